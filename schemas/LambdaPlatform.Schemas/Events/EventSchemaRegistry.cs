@@ -1,0 +1,153 @@
+using System.Text;
+using System.Text.Json;
+using LambdaPlatform.Schemas.Validation;
+
+namespace LambdaPlatform.Schemas.Events;
+
+/// <summary>
+/// The event schemas under <c>schemas/events/</c>: <c>envelope.schema.json</c> for the envelope and
+/// <c>&lt;eventType&gt;/v&lt;version&gt;.schema.json</c> for each event type's payload, one file per version.
+/// These files are the single source for validation. Immutable and thread-safe once loaded.
+/// </summary>
+public sealed class EventSchemaRegistry
+{
+    private const string EnvelopeFile = "envelope.schema.json";
+
+    private EventSchemaRegistry(string directory, CompiledSchema envelope, IReadOnlyList<EventTypeSchemas> types)
+    {
+        Directory = directory;
+        Envelope = envelope;
+        EventTypes = types;
+    }
+
+    /// <summary>The folder the schemas were loaded from.</summary>
+    public string Directory { get; }
+
+    /// <summary>The compiled envelope schema.</summary>
+    public CompiledSchema Envelope { get; }
+
+    /// <summary>Every known event type with its payload schema versions.</summary>
+    public IReadOnlyList<EventTypeSchemas> EventTypes { get; }
+
+    /// <summary>
+    /// Finds the folder holding the shipped event schemas: next to the running program
+    /// (<c>schemas/events</c> is copied into every build output), else the nearest
+    /// <c>schemas/events</c> above the current directory.
+    /// </summary>
+    public static string DefaultDirectory()
+    {
+        var beside = Path.Combine(AppContext.BaseDirectory, "schemas", "events");
+        if (System.IO.Directory.Exists(beside))
+        {
+            return beside;
+        }
+
+        for (var dir = new DirectoryInfo(System.IO.Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "schemas", "events");
+            if (System.IO.Directory.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new SchemaLoadException(beside, "#", "no schemas/events folder found next to the program or above the current directory");
+    }
+
+    /// <summary>Loads the shipped schemas from <see cref="DefaultDirectory"/>.</summary>
+    public static EventSchemaRegistry LoadDefault() => Load(DefaultDirectory());
+
+    /// <summary>Loads and compiles every schema under <paramref name="directory"/>.</summary>
+    /// <exception cref="SchemaLoadException">A file is missing, is not JSON, or uses an unsupported keyword; the message names the file and place.</exception>
+    public static EventSchemaRegistry Load(string directory)
+    {
+        var envelopePath = Path.Combine(directory, EnvelopeFile);
+        if (!File.Exists(envelopePath))
+        {
+            throw new SchemaLoadException(envelopePath, "#", "envelope schema not found");
+        }
+
+        var envelope = CompileFile(envelopePath);
+        var types = new List<EventTypeSchemas>();
+        foreach (var typeDir in System.IO.Directory.GetDirectories(directory).Order(StringComparer.Ordinal))
+        {
+            var versions = new List<PayloadSchema>();
+            foreach (var file in System.IO.Directory.GetFiles(typeDir, "v*.schema.json").Order(StringComparer.Ordinal))
+            {
+                var name = Path.GetFileName(file);
+                var version = name["v".Length..^".schema.json".Length];
+                versions.Add(new PayloadSchema(version, Encoding.UTF8.GetBytes(version), CompileFile(file)));
+            }
+
+            if (versions.Count > 0)
+            {
+                var eventType = Path.GetFileName(typeDir);
+                types.Add(new EventTypeSchemas(eventType, Encoding.UTF8.GetBytes(eventType), versions));
+            }
+        }
+
+        if (types.Count == 0)
+        {
+            throw new SchemaLoadException(directory, "#", "no event type schemas (<eventType>/v<version>.schema.json) found");
+        }
+
+        return new EventSchemaRegistry(directory, envelope, types);
+    }
+
+    /// <summary>Finds an event type by name, or null.</summary>
+    public EventTypeSchemas? Find(string eventType) => EventTypes.FirstOrDefault(t => t.Name == eventType);
+
+    /// <summary>Finds the event type whose name equals the reader's current string, without allocating; null when unknown.</summary>
+    internal EventTypeSchemas? Find(ref Utf8JsonReader reader)
+    {
+        foreach (var type in EventTypes)
+        {
+            if (reader.ValueTextEquals(type.Utf8Name.Span))
+            {
+                return type;
+            }
+        }
+
+        return null;
+    }
+
+    private static CompiledSchema CompileFile(string path)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
+            return CompiledSchema.Compile(document.RootElement, path);
+        }
+        catch (JsonException e)
+        {
+            throw new SchemaLoadException(path, $"line {e.LineNumber + 1}", "not valid JSON: " + e.Message);
+        }
+    }
+}
+
+/// <summary>An event type and the payload schema of each of its versions.</summary>
+/// <param name="Name">Event type, e.g. <c>user.action.checkout</c>.</param>
+/// <param name="Utf8Name">The name as UTF-8.</param>
+/// <param name="Versions">Payload schemas by version.</param>
+public sealed record EventTypeSchemas(string Name, ReadOnlyMemory<byte> Utf8Name, IReadOnlyList<PayloadSchema> Versions)
+{
+    /// <summary>Finds the version whose name equals the reader's current string, without allocating.</summary>
+    internal PayloadSchema? FindVersion(ref Utf8JsonReader reader)
+    {
+        foreach (var v in Versions)
+        {
+            if (reader.ValueTextEquals(v.Utf8Version.Span))
+            {
+                return v;
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>One version of an event type's payload schema.</summary>
+/// <param name="Version">Version as it appears in <c>metadata.version</c>, e.g. <c>1</c>.</param>
+/// <param name="Utf8Version">The version as UTF-8.</param>
+/// <param name="Schema">The compiled payload schema.</param>
+public sealed record PayloadSchema(string Version, ReadOnlyMemory<byte> Utf8Version, CompiledSchema Schema);

@@ -1,0 +1,61 @@
+# LambdaPlatform — `make run` brings the pipeline up on embedded defaults, `make test` runs every test.
+# Everything the project needs is installed here the first time; downloads are cached outside the clone.
+
+SHELL := /bin/bash
+CACHE ?= $(HOME)/.cache/lambdaplatform
+CHDB_VERSION := 26.5.3
+CHDB_LIB := $(CACHE)/chdb/$(CHDB_VERSION)/libchdb.so
+CONFIGURATION ?= Release
+DOTNET ?= dotnet
+export LAMBDA_CHDB_LIBRARY := $(CHDB_LIB)
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+
+TEST_PROJECTS := $(sort $(wildcard tests/*/*.Tests.csproj))
+
+.PHONY: all deps chdb clickhouse-server build test run bench chaos clean
+
+all: build
+
+## deps: everything the tests and the embedded run need (chDB library, clickhouse-server, NuGet packages).
+deps: chdb clickhouse-server
+	$(DOTNET) restore LambdaPlatform.sln --verbosity quiet
+
+## chdb: libchdb.so (ClickHouse as an in-process library) from its npm package, cached under $(CACHE).
+chdb: $(CHDB_LIB)
+
+$(CHDB_LIB):
+	@echo "fetching chDB $(CHDB_VERSION) (about 170 MB, once) into $(CACHE)/chdb"
+	@rm -rf $(CACHE)/chdb/tmp && mkdir -p $(CACHE)/chdb/tmp $(dir $@)
+	@cd $(CACHE)/chdb/tmp && npm pack --silent @chdb/lib-linux-x64-gnu@$(CHDB_VERSION) >/dev/null \
+	  && tar xzf chdb-lib-linux-x64-gnu-$(CHDB_VERSION).tgz package/libchdb.so \
+	  && mv package/libchdb.so $@.partial && mv $@.partial $@
+	@rm -rf $(CACHE)/chdb/tmp
+
+## clickhouse-server: Debian's clickhouse-server (18.16), the oldest server the platform supports; tests start their own process.
+clickhouse-server:
+	@command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || { \
+	  echo "installing Debian's clickhouse-server"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  (apt-get install -y --no-install-recommends clickhouse-server >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y --no-install-recommends clickhouse-server >/dev/null)); \
+	  service clickhouse-server stop >/dev/null 2>&1 || true; }
+
+build: deps
+	$(DOTNET) build LambdaPlatform.sln -c $(CONFIGURATION) --no-restore --verbosity quiet -nologo
+
+## test: every test project against real components; ends with one "N passed, N failed" line.
+test: build
+	@bash scripts/test.sh $(CONFIGURATION) $(TEST_PROJECTS)
+
+## run: the thin slice on embedded defaults (dev broker + chDB + demo traffic); Ctrl-C stops it.
+run: build
+	./lambda up --demo
+
+## bench: benchmarks; prints a table and writes artifacts/bench.json.
+bench: deps
+	$(DOTNET) run -c Release --project bench/LambdaPlatform.Benchmarks -- artifacts/bench.json
+
+clean:
+	$(DOTNET) clean LambdaPlatform.sln --verbosity quiet
+	rm -rf artifacts .lambda

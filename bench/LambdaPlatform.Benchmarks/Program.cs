@@ -1,0 +1,41 @@
+using System.Globalization;
+using System.Text.Json;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using LambdaPlatform.Benchmarks;
+
+// `make bench`: runs every benchmark, prints a table of figures and writes artifacts/bench.json.
+var output = args.Length > 0 ? args[0] : Path.Combine("artifacts", "bench.json");
+var figures = new List<BenchFigure>();
+
+var config = ManualConfig.Create(DefaultConfig.Instance)
+    .AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(15).WithLaunchCount(1).WithAffinity(1))
+    .WithOptions(ConfigOptions.DisableLogFile)
+    .WithArtifactsPath(Path.Combine(Path.GetTempPath(), "lambdaplatform-bdn"));
+
+var decode = BenchmarkRunner.Run<DecodeBenchmarks>(config);
+var parse = PerSecond(decode, nameof(DecodeBenchmarks.Parse), "parse.events_per_s");
+figures.Add(parse);
+figures.Add(PerSecond(decode, nameof(DecodeBenchmarks.DecodeAndValidate), "validate.events_per_s").ComparedWith(parse));
+
+Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+await File.WriteAllTextAsync(output, JsonSerializer.Serialize(figures, new JsonSerializerOptions { WriteIndented = true }));
+
+Console.WriteLine();
+Console.WriteLine($"{"figure",-32} {"value",16} {"unit",-10} {"baseline",-28} {"ratio",8}");
+foreach (var f in figures)
+{
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"{f.Name,-32} {f.Value,16:N2} {f.Unit,-10} {f.Baseline ?? "-",-28} {(f.Ratio is { } r ? r.ToString("0.000", CultureInfo.InvariantCulture) : "-"),8}"));
+}
+
+Console.WriteLine($"wrote {Path.GetFullPath(output)}");
+
+static BenchFigure PerSecond(Summary summary, string method, string name)
+{
+    var report = summary.Reports.Single(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == method);
+    var medianNs = report.ResultStatistics?.Median ?? throw new InvalidOperationException($"benchmark {method} produced no result");
+    return new BenchFigure(name, 1e9 / medianNs, "events/s");
+}

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Net.Http.Json;
+using System.Text.Json;
+using LambdaPlatform.Cli.Hosting;
+
+namespace LambdaPlatform.Cli.Commands;
+
+/// <summary><c>lambda sql "SELECT ..."</c>: read-only SQL against the serving ClickHouse of a running <c>lambda up</c>, through <c>POST /v1/sql</c>.</summary>
+public static class SqlCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create(TextWriter stdout)
+    {
+        var sql = new Argument<string>("sql") { Description = "One read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN)" };
+        var format = new Option<string>("--format") { Description = "ClickHouse output format", DefaultValueFactory = _ => "PrettyCompactMonoBlock" };
+        var url = new Option<string?>("--url") { Description = "HTTP address of the platform (default: from the running `lambda up`)" };
+        var data = new Option<string>("--data") { Description = "Data folder of the running `lambda up`", DefaultValueFactory = _ => ".lambda" };
+        var command = new Command("sql", "Run read-only SQL on the serving ClickHouse and print the result") { sql, format, url, data };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var baseUrl = result.GetValue(url) ?? (await Endpoints.ReadAsync(result.GetValue(data)!, cancellationToken)).Http;
+            if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var baseUri) || baseUri.Scheme is not ("http" or "https"))
+            {
+                throw new CliException($"--url: '{baseUrl}' is not an http(s) address");
+            }
+
+            using var http = new HttpClient { BaseAddress = baseUri, Timeout = TimeSpan.FromMinutes(5) };
+            using var response = await http.PostAsJsonAsync("/v1/sql", new { sql = result.GetValue(sql), format = result.GetValue(format) }, cancellationToken);
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new CliException(ProblemText(body) ?? $"HTTP {(int)response.StatusCode}: {body}");
+            }
+
+            await stdout.WriteAsync(body);
+            return 0;
+        });
+        return command;
+    }
+
+    private static string? ProblemText(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            var root = doc.RootElement;
+            var title = root.TryGetProperty("title", out var t) ? t.GetString() : null;
+            var detail = root.TryGetProperty("detail", out var d) ? d.GetString() : null;
+            return detail is null ? title : $"{title}: {detail.Split('\n')[0]}";
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

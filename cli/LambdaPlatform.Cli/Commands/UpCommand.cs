@@ -1,0 +1,57 @@
+using System.CommandLine;
+using LambdaPlatform.Cli.Hosting;
+
+namespace LambdaPlatform.Cli.Commands;
+
+/// <summary><c>lambda up</c>: everything in one process on embedded defaults.</summary>
+public static class UpCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create(TextWriter stdout)
+    {
+        var data = new Option<string>("--data") { Description = "Data folder (chDB data, endpoints.json)", DefaultValueFactory = _ => ".lambda" };
+        var http = new Option<string>("--http") { Description = "HTTP listen address host:port", DefaultValueFactory = _ => "127.0.0.1:5080" };
+        var demo = new Option<bool>("--demo") { Description = "Also generate realistic demo events" };
+        var rate = new Option<int>("--rate") { Description = "Demo events per second", DefaultValueFactory = _ => 2000 };
+        var partitions = new Option<int>("--partitions") { Description = "Partitions of the events topic", DefaultValueFactory = _ => 4 };
+        var kafkaPort = new Option<int?>("--kafka-port") { Description = "Fixed port for the dev broker (default: a free port)" };
+        var command = new Command("up", "Run the whole platform in one process: dev broker, chDB, speed layer, HTTP API") { data, http, demo, rate, partitions, kafkaPort };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var options = new UpOptions
+            {
+                DataDirectory = result.GetValue(data)!,
+                Http = result.GetValue(http)!,
+                DemoRate = result.GetValue(demo) ? result.GetValue(rate) : 0,
+                Partitions = result.GetValue(partitions),
+                KafkaPort = result.GetValue(kafkaPort),
+            };
+            await using var host = await PlatformHost.StartAsync(options, cancellationToken);
+            await stdout.WriteLineAsync($"""
+                LambdaPlatform is up.
+                  kafka bootstrap : {host.Endpoints.Kafka}
+                  http api        : {host.Endpoints.Http}   (/health, /metrics, POST /v1/sql)
+                  clickhouse      : {host.Endpoints.ClickHouse}
+                  endpoints file  : {Path.Combine(host.DataDirectory, Endpoints.FileName)}
+                {(options.DemoRate > 0 ? $"  demo traffic    : {options.DemoRate} events/s" : "  demo traffic    : off (lambda up --demo)")}
+
+                Query it from another terminal:
+                  ./lambda sql "SELECT eventType, count() FROM events GROUP BY eventType ORDER BY eventType"
+                Send your own events:
+                  ./lambda produce --file events.jsonl
+                Ctrl-C stops.
+                """);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                await stdout.WriteLineAsync("stopping…");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}

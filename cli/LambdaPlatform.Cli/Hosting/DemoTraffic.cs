@@ -1,0 +1,36 @@
+using LambdaPlatform.Schemas.Events;
+using Microsoft.Extensions.Hosting;
+
+namespace LambdaPlatform.Cli.Hosting;
+
+/// <summary>
+/// <c>lambda up --demo</c>: a steady stream of realistic events (page views, searches, carts, checkouts
+/// from many users and stores) at <paramref name="eventsPerSecond"/>, stamped with the current time.
+/// </summary>
+public sealed class DemoTraffic(EventProducer producer, int eventsPerSecond, TimeProvider clock) : BackgroundService
+{
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var generator = new EventGenerator(new EventGeneratorOptions { Seed = Environment.TickCount });
+        const int TicksPerSecond = 20;
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1.0 / TicksPerSecond), clock);
+        var owed = 0.0;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                owed += (double)eventsPerSecond / TicksPerSecond;
+                var now = clock.GetUtcNow().UtcDateTime;
+                for (; owed >= 1; owed--)
+                {
+                    producer.Send(generator.Next(now).Json);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+}

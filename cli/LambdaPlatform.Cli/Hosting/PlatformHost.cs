@@ -1,0 +1,151 @@
+using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Kafka;
+using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Serving;
+using LambdaPlatform.Speed;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+
+namespace LambdaPlatform.Cli.Hosting;
+
+/// <summary>Settings of <c>lambda up</c>.</summary>
+public sealed record UpOptions
+{
+    /// <summary>Data folder (chDB data, endpoints.json). Default <c>./.lambda</c>.</summary>
+    public string DataDirectory { get; init; } = ".lambda";
+
+    /// <summary>HTTP listen address. Default <c>127.0.0.1:5080</c>.</summary>
+    public string Http { get; init; } = "127.0.0.1:5080";
+
+    /// <summary>Partitions of the events topic on the dev broker. Default 4.</summary>
+    public int Partitions { get; init; } = 4;
+
+    /// <summary>Demo traffic rate in events/s; 0 = no demo traffic.</summary>
+    public int DemoRate { get; init; }
+
+    /// <summary>Fixed port of the dev broker, or null for a free one.</summary>
+    public int? KafkaPort { get; init; }
+}
+
+/// <summary>
+/// Everything in one process on embedded defaults: the dev broker, chDB under the data folder, the
+/// speed layer, the HTTP API, and optionally demo traffic. Writes <c>endpoints.json</c> when ready.
+/// </summary>
+public sealed class PlatformHost : IAsyncDisposable
+{
+    private readonly DevBroker _broker;
+    private readonly ChDbClickHouse _clickHouse;
+    private readonly EventProducer? _demoProducer;
+
+    private PlatformHost(WebApplication app, DevBroker broker, ChDbClickHouse clickHouse, EventProducer? demoProducer, Endpoints endpoints, string dataDirectory)
+    {
+        App = app;
+        _broker = broker;
+        _clickHouse = clickHouse;
+        _demoProducer = demoProducer;
+        Endpoints = endpoints;
+        DataDirectory = dataDirectory;
+    }
+
+    /// <summary>The web application (HTTP API and hosted services).</summary>
+    public WebApplication App { get; }
+
+    /// <summary>Where the running platform can be reached.</summary>
+    public Endpoints Endpoints { get; }
+
+    /// <summary>The data folder.</summary>
+    public string DataDirectory { get; }
+
+    /// <summary>Starts every part and returns when the HTTP API listens.</summary>
+    public static async Task<PlatformHost> StartAsync(UpOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Partitions is < 1 or > 256)
+        {
+            throw new CliException($"--partitions must be between 1 and 256, not {options.Partitions}");
+        }
+
+        if (options.DemoRate is < 0 or > 1_000_000)
+        {
+            throw new CliException($"--rate must be between 0 and 1,000,000 events/s, not {options.DemoRate}");
+        }
+
+        var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        Directory.CreateDirectory(dataDirectory);
+        var schemas = EventSchemaRegistry.LoadDefault();
+
+        var broker = DevBroker.Start(new DevBrokerOptions
+        {
+            Ports = options.KafkaPort is { } port ? [port] : null,
+            Topics = [new DevBrokerTopic(Topics.Events, options.Partitions), new DevBrokerTopic(Topics.DeadLetter, options.Partitions)],
+        });
+        var clickHouse = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(dataDirectory, "chdb") }, cancellationToken);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("LambdaPlatform", LogLevel.Information);
+        builder.WebHost.UseUrls("http://" + options.Http);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IClickHouse>(clickHouse);
+        builder.Services.AddSingleton(schemas);
+        builder.Services.AddSingleton<SpeedMetrics>();
+        builder.Services.AddSingleton(new SpeedOptions { BootstrapServers = broker.BootstrapServers }.Validate());
+        builder.Services.AddSingleton<IReadOnlyList<IEventSink>>(sp => [new RawEventsTable(sp.GetRequiredService<IClickHouse>())]);
+        builder.Services.AddSingleton(sp => new SpeedConsumer(
+            sp.GetRequiredService<SpeedOptions>(), schemas, sp.GetRequiredService<IReadOnlyList<IEventSink>>(),
+            sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<ILogger<SpeedConsumer>>(), sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SpeedConsumer>());
+        builder.Services.AddServingApi(SpeedMetrics.MeterName);
+        builder.Services.AddHealthChecks().AddCheck<SpeedHealthCheck>("speed");
+
+        EventProducer? demoProducer = null;
+        if (options.DemoRate > 0)
+        {
+            demoProducer = new EventProducer(broker.BootstrapServers);
+            builder.Services.AddHostedService(sp => new DemoTraffic(demoProducer, options.DemoRate, sp.GetRequiredService<TimeProvider>()));
+        }
+
+        var app = builder.Build();
+        app.MapServingApi();
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch (IOException e)
+        {
+            await app.DisposeAsync();
+            demoProducer?.Dispose();
+            await clickHouse.DisposeAsync();
+            broker.Dispose();
+            throw new CliException($"cannot listen on {options.Http}: {e.Message} (choose another with --http)");
+        }
+
+        var endpoints = new Endpoints(broker.BootstrapServers, "http://" + options.Http, "chdb:" + Path.Combine(dataDirectory, "chdb"));
+        await endpoints.WriteAsync(dataDirectory, cancellationToken);
+        return new PlatformHost(app, broker, clickHouse, demoProducer, endpoints, dataDirectory);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        Endpoints.Delete(DataDirectory);
+        await App.StopAsync();
+        await App.DisposeAsync();
+        _demoProducer?.Dispose();
+        await _clickHouse.DisposeAsync();
+        _broker.Dispose();
+    }
+
+    private sealed class SpeedHealthCheck(SpeedConsumer consumer) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            var health = consumer.Health;
+            var description = $"{health.Status}; last flush {(health.LastFlushAt is { } at ? at.ToString("O", System.Globalization.CultureInfo.InvariantCulture) : "never")}";
+            return Task.FromResult(health.Healthy ? HealthCheckResult.Healthy(description) : HealthCheckResult.Unhealthy(description));
+        }
+    }
+}

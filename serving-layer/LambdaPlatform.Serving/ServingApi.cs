@@ -1,0 +1,56 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry.Metrics;
+
+namespace LambdaPlatform.Serving;
+
+/// <summary>Registers and maps the platform's HTTP API: <c>/v1/sql</c>, <c>/health</c>, <c>/metrics</c>.</summary>
+public static class ServingApi
+{
+    /// <summary>
+    /// Adds what the API needs: health checks and OpenTelemetry metrics (ASP.NET Core's, the runtime's,
+    /// and every meter named in <paramref name="meters"/>) exported in Prometheus format.
+    /// </summary>
+    public static IServiceCollection AddServingApi(this IServiceCollection services, params string[] meters)
+    {
+        services.AddHealthChecks();
+        services.AddProblemDetails();
+        services.AddOpenTelemetry().WithMetrics(metrics =>
+        {
+            metrics.AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel");
+            metrics.AddMeter(meters);
+            metrics.AddPrometheusExporter();
+        });
+        return services;
+    }
+
+    /// <summary>Maps the endpoints.</summary>
+    public static IEndpointRouteBuilder MapServingApi(this IEndpointRouteBuilder routes)
+    {
+        routes.MapSqlEndpoint();
+        routes.MapHealthChecks("/health", new HealthCheckOptions
+        {
+            ResponseWriter = async (context, report) =>
+            {
+                context.Response.ContentType = "application/json";
+                await context.Response.WriteAsJsonAsync(new
+                {
+                    status = report.Status.ToString(),
+                    checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+                });
+            },
+            ResultStatusCodes =
+            {
+                [HealthStatus.Healthy] = StatusCodes.Status200OK,
+                [HealthStatus.Degraded] = StatusCodes.Status200OK,
+                [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
+            },
+        });
+        routes.MapPrometheusScrapingEndpoint("/metrics");
+        return routes;
+    }
+}

@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using LambdaPlatform.Kafka;
+using LambdaPlatform.Schemas.Events;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
+
+namespace LambdaPlatform.Speed;
+
+/// <summary>
+/// The speed layer's consumer (group <see cref="SpeedOptions.GroupId"/>): reads the events topic,
+/// decodes and validates each record, sends invalid ones to the dead-letter topic with their reason,
+/// writes valid ones in batches to every <see cref="IEventSink"/> at least once per
+/// <see cref="SpeedOptions.FlushInterval"/>, and commits offsets only after the batch is durable. A
+/// failed flush is retried with backoff while the offsets are held and consumption waits (bounded memory);
+/// <see cref="Health"/> reports it. Several instances in one group share the partitions.
+/// </summary>
+public sealed class SpeedConsumer : BackgroundService
+{
+    private readonly SpeedOptions _options;
+    private readonly EventSchemaRegistry _schemas;
+    private readonly EventDecoderOptions _decoderOptions;
+    private readonly IReadOnlyList<IEventSink> _sinks;
+    private readonly SpeedMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _clock;
+    private readonly ResiliencePipeline _retry;
+    private volatile SpeedHealth _health = new(true, "starting", null);
+
+    /// <summary>Creates the consumer; nothing connects until the host starts it.</summary>
+    public SpeedConsumer(SpeedOptions options, EventSchemaRegistry schemas, IReadOnlyList<IEventSink> sinks, SpeedMetrics metrics,
+        ILogger<SpeedConsumer> logger, TimeProvider? clock = null, EventDecoderOptions? decoderOptions = null)
+    {
+        _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
+        _schemas = schemas;
+        _sinks = sinks;
+        _metrics = metrics;
+        _logger = logger;
+        _clock = clock ?? TimeProvider.System;
+        _decoderOptions = decoderOptions ?? new EventDecoderOptions { Clock = _clock };
+        _retry = new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(100),
+                MaxDelay = TimeSpan.FromSeconds(10),
+                OnRetry = args =>
+                {
+                    _metrics.FlushFailures.Add(1);
+                    _health = new SpeedHealth(false, $"flush failing, retry {args.AttemptNumber + 1}: {args.Outcome.Exception?.Message}", _health.LastFlushAt);
+                    _logger.LogWarning("speed flush failed (attempt {Attempt}), retrying in {Delay}: {Error}", args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message);
+                    return default;
+                },
+            })
+            .Build();
+    }
+
+    /// <summary>Whether the consumer is keeping up: false while flushes fail.</summary>
+    public SpeedHealth Health => _health;
+
+    /// <summary>Total valid events flushed so far by this instance.</summary>
+    public long EventsFlushed => Interlocked.Read(ref _eventsFlushed);
+
+    private long _eventsFlushed;
+
+    /// <inheritdoc />
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.Factory.StartNew(() => RunAsync(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+
+    private async Task RunAsync(CancellationToken stoppingToken)
+    {
+        foreach (var sink in _sinks)
+        {
+            await _retry.ExecuteAsync(async ct => await sink.InitializeAsync(ct), stoppingToken);
+        }
+
+        var config = KafkaDefaults.ConsumerConfig(_options.BootstrapServers, _options.GroupId);
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetErrorHandler((_, e) =>
+            {
+                if (e.IsFatal)
+                {
+                    _health = new SpeedHealth(false, "fatal Kafka error: " + e.Reason, _health.LastFlushAt);
+                }
+
+                _logger.LogWarning("kafka: {Reason}", e.Reason);
+            })
+            .Build();
+        using var deadLetters = new DeadLetterPublisher(KafkaDefaults.ProducerConfig(_options.BootstrapServers), _options.DeadLetterTopic);
+        var decoder = new EventDecoder(_schemas, _decoderOptions);
+        var batch = new List<ConsumedEvent>(Math.Min(_options.MaxBatchEvents, 65_536));
+        var positions = new Dictionary<TopicPartition, TopicPartitionOffset>();
+        consumer.Subscribe(_options.Topic);
+        _health = new SpeedHealth(true, "consuming", null);
+
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var flushAt = _clock.GetTimestamp() + (long)(_options.FlushInterval.TotalSeconds * Stopwatch.Frequency);
+                while (batch.Count < _options.MaxBatchEvents)
+                {
+                    var remaining = flushAt - _clock.GetTimestamp();
+                    if (remaining <= 0)
+                    {
+                        break;
+                    }
+
+                    var record = consumer.Consume(TimeSpan.FromTicks(Math.Max(1, remaining * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                    if (record is null || record.IsPartitionEOF)
+                    {
+                        continue;
+                    }
+
+                    _metrics.EventsIn.Add(1);
+                    positions[record.TopicPartition] = new TopicPartitionOffset(record.TopicPartition, record.Offset + 1);
+                    Schemas.Validation.Violation? violation;
+                    if (record.Message.Value is not { } value)
+                    {
+                        violation = new Schemas.Validation.Violation("json", "empty message (null value)");
+                    }
+                    else if (decoder.TryDecode(value, out var decoded, out violation))
+                    {
+                        batch.Add(new ConsumedEvent(decoded!, record.Partition.Value, record.Offset.Value));
+                        continue;
+                    }
+
+                    _metrics.Invalid.Add(1, new KeyValuePair<string, object?>("rule", violation!.Rule));
+                    deadLetters.Publish(record, violation);
+                }
+
+                if (positions.Count > 0)
+                {
+                    await FlushAsync(consumer, deadLetters, batch, positions, stoppingToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down: what was read but not flushed is not committed, and will be read again.
+        }
+        finally
+        {
+            consumer.Close();
+        }
+    }
+
+    private async Task FlushAsync(IConsumer<byte[]?, byte[]?> consumer, DeadLetterPublisher deadLetters, List<ConsumedEvent> batch,
+        Dictionary<TopicPartition, TopicPartitionOffset> positions, CancellationToken cancellationToken)
+    {
+        var started = _clock.GetTimestamp();
+        await _retry.ExecuteAsync(async ct =>
+        {
+            await deadLetters.FlushAsync(ct);
+            foreach (var sink in _sinks)
+            {
+                await sink.WriteAsync(batch, ct);
+            }
+        }, cancellationToken);
+
+        var visibleAt = _clock.GetUtcNow().UtcDateTime;
+        _metrics.FlushDuration.Record(_clock.GetElapsedTime(started).TotalSeconds);
+        foreach (var c in batch)
+        {
+            _metrics.Freshness.Record((visibleAt - c.Event.Timestamp).TotalSeconds);
+        }
+
+        try
+        {
+            consumer.Commit(positions.Values);
+        }
+        catch (KafkaException e) when (!e.Error.IsFatal)
+        {
+            // E.g. during a rebalance: the records are delivered again and the idempotent sinks absorb them.
+            _logger.LogWarning("offset commit failed, records will be re-delivered: {Reason}", e.Error.Reason);
+        }
+
+        _metrics.Flushes.Add(1);
+        Interlocked.Add(ref _eventsFlushed, batch.Count);
+        _health = new SpeedHealth(true, "consuming", visibleAt);
+        batch.Clear();
+        positions.Clear();
+    }
+}
+
+/// <summary>Health of a speed consumer.</summary>
+/// <param name="Healthy">False while flushes fail or after a fatal Kafka error.</param>
+/// <param name="Status">What it is doing, or why it is unhealthy.</param>
+/// <param name="LastFlushAt">When the last flush became durable (UTC), or null.</param>
+public sealed record SpeedHealth(bool Healthy, string Status, DateTime? LastFlushAt);

@@ -1,0 +1,48 @@
+using System.Diagnostics.Metrics;
+
+namespace LambdaPlatform.Speed;
+
+/// <summary>
+/// The speed layer's instruments, on the meter <see cref="MeterName"/> (exported by the host through
+/// OpenTelemetry, e.g. as Prometheus metrics). Thread-safe.
+/// </summary>
+public sealed class SpeedMetrics : IDisposable
+{
+    /// <summary>Name of the meter every speed-layer instrument is on.</summary>
+    public const string MeterName = "LambdaPlatform.Speed";
+
+    private readonly Meter _meter;
+
+    /// <summary>Creates the instruments (through <paramref name="meterFactory"/> when given, so hosts can collect them).</summary>
+    public SpeedMetrics(IMeterFactory? meterFactory = null)
+    {
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        EventsIn = _meter.CreateCounter<long>("lambda.speed.events_in", "{event}", "Records read from the events topic.");
+        Invalid = _meter.CreateCounter<long>("lambda.speed.invalid", "{event}", "Records rejected and sent to the dead-letter topic, by rule.");
+        Flushes = _meter.CreateCounter<long>("lambda.speed.flushes", "{flush}", "Durable flushes followed by an offset commit.");
+        FlushFailures = _meter.CreateCounter<long>("lambda.speed.flush_failures", "{flush}", "Flushes that failed and will be retried.");
+        FlushDuration = _meter.CreateHistogram<double>("lambda.speed.flush.duration", "s", "Time to write one batch to every sink.");
+        Freshness = _meter.CreateHistogram<double>("lambda.speed.freshness", "s", "Event time to visible in ClickHouse, per flushed event batch (newest event).");
+    }
+
+    /// <summary>Records read from Kafka.</summary>
+    public Counter<long> EventsIn { get; }
+
+    /// <summary>Records rejected (tag <c>rule</c>).</summary>
+    public Counter<long> Invalid { get; }
+
+    /// <summary>Successful flushes.</summary>
+    public Counter<long> Flushes { get; }
+
+    /// <summary>Failed flush attempts.</summary>
+    public Counter<long> FlushFailures { get; }
+
+    /// <summary>Flush latency in seconds.</summary>
+    public Histogram<double> FlushDuration { get; }
+
+    /// <summary>End-to-end freshness in seconds.</summary>
+    public Histogram<double> Freshness { get; }
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,51 @@
+using LambdaPlatform.Kafka;
+
+namespace LambdaPlatform.Speed;
+
+/// <summary>Settings of the speed layer's consumer. Validated at start-up; a bad value names itself.</summary>
+public sealed record SpeedOptions
+{
+    /// <summary>Kafka bootstrap servers, e.g. <c>127.0.0.1:9092</c>. Required.</summary>
+    public string BootstrapServers { get; init; } = string.Empty;
+
+    /// <summary>Consumer group; instances with the same group share the partitions. Default <c>speed</c>.</summary>
+    public string GroupId { get; init; } = "speed";
+
+    /// <summary>Topic the events arrive on. Default <c>events</c>.</summary>
+    public string Topic { get; init; } = Topics.Events;
+
+    /// <summary>Topic invalid events go to, with their reason in headers. Default <c>events.dlq</c>.</summary>
+    public string DeadLetterTopic { get; init; } = Topics.DeadLetter;
+
+    /// <summary>Longest time between flushes to ClickHouse. Default 1 s; at most 1 s (the layer's promise).</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Most events buffered before a flush is forced (bounds memory). Default 100,000.</summary>
+    public int MaxBatchEvents { get; init; } = 100_000;
+
+    /// <summary>Throws when a setting is missing or out of range, naming it.</summary>
+    public SpeedOptions Validate()
+    {
+        if (string.IsNullOrWhiteSpace(BootstrapServers))
+        {
+            throw new ArgumentException("BootstrapServers is required (the Kafka bootstrap servers, e.g. 127.0.0.1:9092)", nameof(BootstrapServers));
+        }
+
+        if (string.IsNullOrWhiteSpace(GroupId))
+        {
+            throw new ArgumentException("GroupId must not be empty", nameof(GroupId));
+        }
+
+        if (FlushInterval <= TimeSpan.Zero || FlushInterval > TimeSpan.FromSeconds(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(FlushInterval), FlushInterval, "FlushInterval must be above 0 and at most 1 second");
+        }
+
+        if (MaxBatchEvents <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxBatchEvents), MaxBatchEvents, "MaxBatchEvents must be positive");
+        }
+
+        return this;
+    }
+}

@@ -19,6 +19,9 @@ public sealed class SpeedMetrics : IDisposable
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         EventsIn = _meter.CreateCounter<long>("lambda.speed.events_in", "{event}", "Records read from the events topic.");
         Invalid = _meter.CreateCounter<long>("lambda.speed.invalid", "{event}", "Records rejected and sent to the dead-letter topic, by rule.");
+        Duplicates = _meter.CreateCounter<long>("lambda.speed.duplicates", "{event}", "Events dropped as duplicates (same eventId within the dedupe window).");
+        Late = _meter.CreateCounter<long>("lambda.speed.late", "{event}", "Events too late for real time (left to the batch layer), by view.");
+        Counted = _meter.CreateCounter<long>("lambda.speed.counted", "{event}", "Events counted into a real-time view, by view.");
         Flushes = _meter.CreateCounter<long>("lambda.speed.flushes", "{flush}", "Durable flushes followed by an offset commit.");
         FlushFailures = _meter.CreateCounter<long>("lambda.speed.flush_failures", "{flush}", "Flushes that failed and will be retried.");
         FlushDuration = _meter.CreateHistogram<double>("lambda.speed.flush.duration", "s", "Time to write one batch to every sink.");
@@ -30,6 +33,15 @@ public sealed class SpeedMetrics : IDisposable
 
     /// <summary>Records rejected (tag <c>rule</c>).</summary>
     public Counter<long> Invalid { get; }
+
+    /// <summary>Duplicates removed.</summary>
+    public Counter<long> Duplicates { get; }
+
+    /// <summary>Late events (tag <c>view</c>).</summary>
+    public Counter<long> Late { get; }
+
+    /// <summary>Events counted into a view (tag <c>view</c>).</summary>
+    public Counter<long> Counted { get; }
 
     /// <summary>Successful flushes.</summary>
     public Counter<long> Flushes { get; }

@@ -1,0 +1,145 @@
+using System.Globalization;
+using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Schemas.Views;
+
+namespace LambdaPlatform.Speed.Views;
+
+/// <summary>
+/// Writes every view's real-time deltas to <c>&lt;view&gt;_rt</c>. Idempotent in two ways: a retried batch
+/// produces the same rows with the same (partition, first offset) key, which the ReplacingMergeTree
+/// collapses; and after a restart, records at or below the highest offset a view's table already holds for
+/// a partition are not counted again (the table, not the Kafka commit, says what is durable). Events with
+/// a bucket below the view's batch watermark W are late and not written.
+/// </summary>
+public sealed class RealtimeViewsSink : IEventSink
+{
+    private static readonly TimeSpan WatermarkRefresh = TimeSpan.FromSeconds(5);
+
+    private readonly IClickHouse _clickHouse;
+    private readonly RealtimeAggregation _aggregation;
+    private readonly ViewSql[] _sql;
+    private readonly ClickHouseColumn[][] _columns;
+    private readonly SpeedMetrics? _metrics;
+    private readonly TimeProvider _clock;
+    private readonly Dictionary<(string View, int Partition), long> _durableThrough = [];
+    private readonly Dictionary<int, long> _nextExpected = [];
+    private Dictionary<string, DateTime> _watermarks = new(StringComparer.Ordinal);
+    private long _watermarksReadAt = long.MinValue;
+
+    /// <summary>Creates the sink for <paramref name="views"/>.</summary>
+    public RealtimeViewsSink(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, EventSchemaRegistry schemas, SpeedMetrics? metrics = null, TimeProvider? clock = null, int dedupeWindow = 1_000_000)
+    {
+        _clickHouse = clickHouse;
+        _aggregation = new RealtimeAggregation(views, schemas, dedupeWindow);
+        _sql = [.. views.Select(v => new ViewSql(v))];
+        _columns = [.. _sql.Select(s => s.RealtimeColumns.Select(c => new ClickHouseColumn(c.Name, c.Type)).ToArray())];
+        _metrics = metrics;
+        _clock = clock ?? TimeProvider.System;
+    }
+
+    /// <inheritdoc />
+    public string Name => "realtime-views";
+
+    /// <inheritdoc />
+    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        foreach (var sql in _sql)
+        {
+            foreach (var statement in sql.CreateServingObjects)
+            {
+                await _clickHouse.ExecuteAsync(statement, cancellationToken);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task WriteAsync(IReadOnlyList<ConsumedEvent> batch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        var first = new Dictionary<int, long>();
+        var last = new Dictionary<int, long>();
+        foreach (var c in batch)
+        {
+            first[c.Partition] = first.TryGetValue(c.Partition, out var f) ? Math.Min(f, c.Offset) : c.Offset;
+            last[c.Partition] = last.TryGetValue(c.Partition, out var l) ? Math.Max(l, c.Offset) : c.Offset;
+        }
+
+        // A partition seen for the first time, or not continuing where this instance left off (restart,
+        // rebalance, rewind): ask the tables how far each view is already durable.
+        if (first.Any(p => !_nextExpected.TryGetValue(p.Key, out var next) || next != p.Value))
+        {
+            await ReadDurableOffsetsAsync(cancellationToken);
+        }
+
+        await RefreshWatermarksAsync(cancellationToken);
+        var result = _aggregation.Aggregate(batch,
+            (view, partition) => _durableThrough.TryGetValue((view, partition), out var through) ? through : -1,
+            view => _watermarks.TryGetValue(view, out var w) ? w : DateTime.MinValue);
+
+        for (var v = 0; v < _sql.Length; v++)
+        {
+            if (result.Rows[v].Count > 0)
+            {
+                await _clickHouse.InsertAsync(_sql[v].RealtimeTable, _columns[v], result.Rows[v], cancellationToken);
+            }
+        }
+
+        _aggregation.Commit(result);
+        foreach (var (partition, offset) in last)
+        {
+            _nextExpected[partition] = offset + 1;
+        }
+
+        if (_metrics is not null)
+        {
+            _metrics.Duplicates.Add(result.Duplicates);
+            for (var v = 0; v < _sql.Length; v++)
+            {
+                var tag = new KeyValuePair<string, object?>("view", _sql[v].View.Name);
+                _metrics.Late.Add(result.Late[v], tag);
+                _metrics.Counted.Add(result.Counted[v], tag);
+            }
+        }
+    }
+
+    private async Task ReadDurableOffsetsAsync(CancellationToken cancellationToken)
+    {
+        foreach (var sql in _sql)
+        {
+            await using var stream = await _clickHouse.QueryAsync($"SELECT kafkaPartition, max(lastOffset) FROM {sql.RealtimeTable} GROUP BY kafkaPartition", "TabSeparated", cancellationToken);
+            using var reader = new StreamReader(stream);
+            while (await reader.ReadLineAsync(cancellationToken) is { Length: > 0 } line)
+            {
+                var parts = line.Split('\t');
+                _durableThrough[(sql.View.Name, int.Parse(parts[0], CultureInfo.InvariantCulture))] = long.Parse(parts[1], CultureInfo.InvariantCulture);
+            }
+        }
+    }
+
+    private async Task RefreshWatermarksAsync(CancellationToken cancellationToken)
+    {
+        var now = _clock.GetTimestamp();
+        if (_watermarksReadAt != long.MinValue && _clock.GetElapsedTime(_watermarksReadAt, now) < WatermarkRefresh)
+        {
+            return;
+        }
+
+        var watermarks = new Dictionary<string, DateTime>(StringComparer.Ordinal);
+        await using var stream = await _clickHouse.QueryAsync($"SELECT view, toUnixTimestamp(max(watermark)) FROM {ViewSql.WatermarkTable} GROUP BY view", "TabSeparated", cancellationToken);
+        using var reader = new StreamReader(stream);
+        while (await reader.ReadLineAsync(cancellationToken) is { Length: > 0 } line)
+        {
+            var parts = line.Split('\t');
+            watermarks[parts[0]] = DateTime.UnixEpoch.AddSeconds(long.Parse(parts[1], CultureInfo.InvariantCulture));
+        }
+
+        _watermarks = watermarks;
+        _watermarksReadAt = now;
+    }
+}

@@ -1,0 +1,108 @@
+using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Schemas.Validation;
+using LambdaPlatform.Schemas.Views;
+
+namespace LambdaPlatform.Schemas.Tests;
+
+public sealed class ViewLoaderTests
+{
+    private static readonly EventSchemaRegistry Schemas = EventSchemaRegistry.LoadDefault();
+
+    private const string Valid = """
+        view: checkout_revenue
+        events: [user.action.checkout]
+        bucket: 1m
+        dimensions:
+          store: payload.location
+        measures:
+          orders: count
+          revenue: sum(payload.cartValue)
+        """;
+
+    private static SchemaLoadException Fails(string yaml) =>
+        Assert.Throws<SchemaLoadException>(() => ViewLoader.Parse(yaml, "views/test.yaml", Schemas));
+
+    [Fact]
+    public void LoadAll_ReadsShippedViews()
+    {
+        var views = ViewLoader.LoadAll(ViewLoader.DefaultDirectory(), Schemas);
+        var checkout = Assert.Single(views, v => v.Name == "checkout_revenue");
+        Assert.Equal(["user.action.checkout"], checkout.EventTypes!);
+        Assert.Equal(TimeSpan.FromMinutes(1), checkout.Bucket.Size);
+        Assert.Equal(TimeSpan.FromHours(1), checkout.AllowedLateness);
+        Assert.Equal("store", Assert.Single(checkout.Dimensions).Name);
+        Assert.Equal([MeasureKind.Count, MeasureKind.Sum, MeasureKind.Distinct, MeasureKind.Quantile], checkout.Measures.Select(m => m.Kind));
+        Assert.Equal(0.99, checkout.Measures[3].Quantile);
+        var activity = Assert.Single(views, v => v.Name == "activity_by_type");
+        Assert.Null(activity.EventTypes);
+        Assert.Equal(["eventType", "source"], activity.Dimensions.Select(d => d.Name));
+        Assert.Equal(FieldRoot.Source, activity.Dimensions[1].Path.Root);
+    }
+
+    [Fact]
+    public void Parse_NamesLineAndField_WhenPathIsUnknown()
+    {
+        var e = Fails(Valid.Replace("payload.location", "payload.city", StringComparison.Ordinal));
+        Assert.Equal("views/test.yaml", e.File);
+        Assert.Equal("line 5, column 10: dimensions.store", e.Location);
+        Assert.Contains("unknown path 'payload.city'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_RejectsSumOfText()
+    {
+        var e = Fails(Valid.Replace("sum(payload.cartValue)", "sum(payload.currency)", StringComparison.Ordinal));
+        Assert.StartsWith("line 8", e.Location, StringComparison.Ordinal);
+        Assert.Contains("measures.revenue", e.Location, StringComparison.Ordinal);
+        Assert.Contains("sum needs a number, but payload.currency is a string", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_RejectsDuplicateNames()
+    {
+        var e = Fails(Valid + "\n  store: count");
+        Assert.Contains("duplicate name 'store'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("bucket: 1m", "bucket: 7m", "not a bucket size")]
+    [InlineData("bucket: 1m", "bucket: 2d", "not a bucket size")]
+    [InlineData("events: [user.action.checkout]", "events: [user.action.teleport]", "unknown event type 'user.action.teleport'")]
+    [InlineData("view: checkout_revenue", "view: Checkout-Revenue", "not a valid view name")]
+    [InlineData("orders: count", "orders: median(payload.cartValue)", "unknown measure 'median'")]
+    [InlineData("orders: count", "orders: quantile(payload.cartValue, 1.5)", "q must be a number between 0 and 1")]
+    [InlineData("orders: count", "orders: topk(payload.location, 0)", "k must be a whole number")]
+    [InlineData("orders: count", "orders: sum(payload.cartValue, 2)", "sum takes one path")]
+    [InlineData("bucket: 1m", "bucket: 1m\nwindow: 5m", "unknown field 'window'")]
+    [InlineData("view: checkout_revenue\n", "", "required field 'view' is missing")]
+    public void Parse_ExplainsTheMistake(string replace, string with, string expected)
+    {
+        var e = Fails(Valid.Replace(replace, with, StringComparison.Ordinal));
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+        Assert.StartsWith("views/test.yaml: line ", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_ReportsYamlSyntaxErrorsWithLine()
+    {
+        var e = Fails("view: x\nmeasures: [unclosed\n");
+        Assert.StartsWith("line ", e.Location, StringComparison.Ordinal);
+        Assert.Contains("not valid YAML", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_RejectsPayloadPathWithDifferentTypesAcrossEvents()
+    {
+        var e = Fails(Valid.Replace("events: [user.action.checkout]", "events: all", StringComparison.Ordinal).Replace("sum(payload.cartValue)", "distinct(payload.nothing)", StringComparison.Ordinal));
+        Assert.Contains("no schema of", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_AcceptsFilterAndLateness()
+    {
+        var view = ViewLoader.Parse(Valid + "\nfilter:\n  payload.currency: [EUR, USD]\nallowedLateness: 10m\n", "t.yaml", Schemas);
+        var filter = Assert.Single(view.Filters);
+        Assert.Equal(["EUR", "USD"], filter.Values);
+        Assert.Equal(TimeSpan.FromMinutes(10), view.AllowedLateness);
+    }
+}

@@ -20,6 +20,9 @@ var parse = PerSecond(decode, nameof(DecodeBenchmarks.Parse), "parse.events_per_
 figures.Add(parse);
 figures.Add(PerSecond(decode, nameof(DecodeBenchmarks.DecodeAndValidate), "validate.events_per_s").ComparedWith(parse));
 
+var speed = BenchmarkRunner.Run<SpeedBenchmarks>(config);
+figures.Add(PerSecond(speed, nameof(SpeedBenchmarks.DecodeDedupeAggregate), "speed.cpu.events_per_s").ComparedWith(parse));
+
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
 await File.WriteAllTextAsync(output, JsonSerializer.Serialize(figures, new JsonSerializerOptions { WriteIndented = true }));
 

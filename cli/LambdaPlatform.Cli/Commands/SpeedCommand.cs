@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Schemas.Views;
 using LambdaPlatform.Speed;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -17,7 +18,8 @@ public static class SpeedCommand
         var kafka = new Option<string>("--kafka") { Description = "Kafka bootstrap servers", Required = true };
         var clickHouse = new Option<string>("--clickhouse") { Description = "ClickHouse server connection string, e.g. Host=127.0.0.1;Port=8123;Username=writer;Password=...", Required = true };
         var group = new Option<string>("--group") { Description = "Consumer group (instances in one group share partitions)", DefaultValueFactory = _ => "speed" };
-        var command = new Command("speed", "Run the speed layer alone against a Kafka cluster and a ClickHouse server") { kafka, clickHouse, group };
+        var viewsDir = new Option<string?>("--views") { Description = "Folder of view definitions (default: the shipped schemas/views)" };
+        var command = new Command("speed", "Run the speed layer alone against a Kafka cluster and a ClickHouse server") { kafka, clickHouse, group, viewsDir };
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = new SpeedOptions { BootstrapServers = result.GetValue(kafka)!, GroupId = result.GetValue(group)! }.Validate();
@@ -28,7 +30,9 @@ public static class SpeedCommand
             var builder = Host.CreateApplicationBuilder();
             builder.Services.AddSingleton<IClickHouse>(server);
             builder.Services.AddSingleton<SpeedMetrics>();
-            builder.Services.AddHostedService(sp => new SpeedConsumer(options, schemas, [new RawEventsTable(server)],
+            var views = ViewLoader.LoadAll(result.GetValue(viewsDir) ?? ViewLoader.DefaultDirectory(), schemas);
+            builder.Services.AddHostedService(sp => new SpeedConsumer(options, schemas,
+                SpeedSinks.Create(server, views, schemas, sp.GetRequiredService<SpeedMetrics>()),
                 sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<ILogger<SpeedConsumer>>()));
             using var host = builder.Build();
             await stdout.WriteLineAsync($"speed layer consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}'; Ctrl-C stops");

@@ -15,7 +15,8 @@ public static class UpCommand
         var rate = new Option<int>("--rate") { Description = "Demo events per second", DefaultValueFactory = _ => 2000 };
         var partitions = new Option<int>("--partitions") { Description = "Partitions of the events topic", DefaultValueFactory = _ => 4 };
         var kafkaPort = new Option<int?>("--kafka-port") { Description = "Fixed port for the dev broker (default: a free port)" };
-        var command = new Command("up", "Run the whole platform in one process: dev broker, chDB, speed layer, HTTP API") { data, http, demo, rate, partitions, kafkaPort };
+        var viewsDir = new Option<string?>("--views") { Description = "Folder of view definitions (default: the shipped schemas/views)" };
+        var command = new Command("up", "Run the whole platform in one process: dev broker, chDB, speed layer, HTTP API") { data, http, demo, rate, partitions, kafkaPort, viewsDir };
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = new UpOptions
@@ -25,6 +26,7 @@ public static class UpCommand
                 DemoRate = result.GetValue(demo) ? result.GetValue(rate) : 0,
                 Partitions = result.GetValue(partitions),
                 KafkaPort = result.GetValue(kafkaPort),
+                ViewsDirectory = result.GetValue(viewsDir),
             };
             await using var host = await PlatformHost.StartAsync(options, cancellationToken);
             await stdout.WriteLineAsync($"""

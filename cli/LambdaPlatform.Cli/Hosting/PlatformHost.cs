@@ -1,6 +1,7 @@
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Schemas.Views;
 using LambdaPlatform.Serving;
 using LambdaPlatform.Speed;
 using Microsoft.AspNetCore.Builder;
@@ -25,6 +26,9 @@ public sealed record UpOptions
 
     /// <summary>Demo traffic rate in events/s; 0 = no demo traffic.</summary>
     public int DemoRate { get; init; }
+
+    /// <summary>Folder of view definitions; default the shipped <c>schemas/views</c>.</summary>
+    public string? ViewsDirectory { get; init; }
 
     /// <summary>Fixed port of the dev broker, or null for a free one.</summary>
     public int? KafkaPort { get; init; }
@@ -76,6 +80,7 @@ public sealed class PlatformHost : IAsyncDisposable
         var dataDirectory = Path.GetFullPath(options.DataDirectory);
         Directory.CreateDirectory(dataDirectory);
         var schemas = EventSchemaRegistry.LoadDefault();
+        var views = ViewLoader.LoadAll(options.ViewsDirectory ?? ViewLoader.DefaultDirectory(), schemas);
 
         var broker = DevBroker.Start(new DevBrokerOptions
         {
@@ -93,7 +98,8 @@ public sealed class PlatformHost : IAsyncDisposable
         builder.Services.AddSingleton(schemas);
         builder.Services.AddSingleton<SpeedMetrics>();
         builder.Services.AddSingleton(new SpeedOptions { BootstrapServers = broker.BootstrapServers }.Validate());
-        builder.Services.AddSingleton<IReadOnlyList<IEventSink>>(sp => [new RawEventsTable(sp.GetRequiredService<IClickHouse>())]);
+        builder.Services.AddSingleton(views);
+        builder.Services.AddSingleton(sp => SpeedSinks.Create(sp.GetRequiredService<IClickHouse>(), views, schemas, sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(sp => new SpeedConsumer(
             sp.GetRequiredService<SpeedOptions>(), schemas, sp.GetRequiredService<IReadOnlyList<IEventSink>>(),
             sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<ILogger<SpeedConsumer>>(), sp.GetRequiredService<TimeProvider>()));

@@ -2,13 +2,22 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Serving.Views;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Scalar.AspNetCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
 
 namespace LambdaPlatform.Serving;
 
-/// <summary>Registers and maps the platform's HTTP API: <c>/v1/sql</c>, <c>/health</c>, <c>/metrics</c>.</summary>
+/// <summary>
+/// Registers and maps the platform's HTTP API: <c>/v1/views</c>, <c>/v1/views/{view}</c>, <c>/v1/sql</c>,
+/// <c>/health</c>, <c>/metrics</c> (Prometheus), <c>/openapi/v1.json</c> and the interactive page <c>/docs</c>.
+/// Needs an <see cref="IClickHouse"/>, the view definitions and a <see cref="TimeProvider"/> in the container.
+/// </summary>
 public static class ServingApi
 {
     /// <summary>
@@ -17,6 +26,11 @@ public static class ServingApi
     /// </summary>
     public static IServiceCollection AddServingApi(this IServiceCollection services, params string[] meters)
     {
+        services.AddSingleton<ViewFreshness>();
+        services.TryAddSingleton(new ViewsApiOptions());
+        services.AddSingleton(sp => new ViewsEndpoints(sp.GetRequiredService<IClickHouse>(), sp.GetRequiredService<IReadOnlyList<ViewDefinition>>(),
+            sp.GetRequiredService<ViewFreshness>(), sp.GetRequiredService<ViewsApiOptions>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddOpenApi();
         services.AddHealthChecks();
         services.AddProblemDetails();
         services.AddOpenTelemetry().WithMetrics(metrics =>
@@ -31,7 +45,11 @@ public static class ServingApi
     /// <summary>Maps the endpoints.</summary>
     public static IEndpointRouteBuilder MapServingApi(this IEndpointRouteBuilder routes)
     {
+        ArgumentNullException.ThrowIfNull(routes);
         routes.MapSqlEndpoint();
+        routes.ServiceProvider.GetRequiredService<ViewsEndpoints>().Map(routes);
+        routes.MapOpenApi();
+        routes.MapScalarApiReference("/docs");
         routes.MapHealthChecks("/health", new HealthCheckOptions
         {
             ResponseWriter = async (context, report) =>

@@ -9,6 +9,7 @@ namespace LambdaPlatform.Speed;
 public static class SpeedSinks
 {
     /// <summary>Creates the sinks, in the order they are written.</summary>
-    public static IReadOnlyList<IEventSink> Create(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, EventSchemaRegistry schemas, SpeedMetrics? metrics = null, TimeProvider? clock = null) =>
-        [new RawEventsTable(clickHouse), new RealtimeViewsSink(clickHouse, views, schemas, metrics, clock)];
+    public static IReadOnlyList<IEventSink> Create(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, EventSchemaRegistry schemas, SpeedMetrics? metrics = null,
+        TimeProvider? clock = null, Action<string, DateTime, DateTime>? onViewFlushed = null) =>
+        [new RawEventsTable(clickHouse), new RealtimeViewsSink(clickHouse, views, schemas, metrics, clock, onFlushed: onViewFlushed)];
 }

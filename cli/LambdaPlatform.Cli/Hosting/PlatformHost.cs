@@ -3,6 +3,7 @@ using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
 using LambdaPlatform.Serving;
+using LambdaPlatform.Serving.Views;
 using LambdaPlatform.Speed;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -99,7 +100,8 @@ public sealed class PlatformHost : IAsyncDisposable
         builder.Services.AddSingleton<SpeedMetrics>();
         builder.Services.AddSingleton(new SpeedOptions { BootstrapServers = broker.BootstrapServers }.Validate());
         builder.Services.AddSingleton(views);
-        builder.Services.AddSingleton(sp => SpeedSinks.Create(sp.GetRequiredService<IClickHouse>(), views, schemas, sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(sp => SpeedSinks.Create(sp.GetRequiredService<IClickHouse>(), views, schemas, sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ViewFreshness>().RealtimeFlushed));
         builder.Services.AddSingleton(sp => new SpeedConsumer(
             sp.GetRequiredService<SpeedOptions>(), schemas, sp.GetRequiredService<IReadOnlyList<IEventSink>>(),
             sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<ILogger<SpeedConsumer>>(), sp.GetRequiredService<TimeProvider>()));

@@ -26,10 +26,20 @@ public sealed class RealtimeViewsSink : IEventSink
     private readonly Dictionary<int, long> _nextExpected = [];
     private Dictionary<string, DateTime> _watermarks = new(StringComparer.Ordinal);
     private long _watermarksReadAt = long.MinValue;
+    private readonly Action<string, DateTime, DateTime>? _onFlushed;
 
     /// <summary>Creates the sink for <paramref name="views"/>.</summary>
-    public RealtimeViewsSink(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, EventSchemaRegistry schemas, SpeedMetrics? metrics = null, TimeProvider? clock = null, int dedupeWindow = 1_000_000)
+    /// <param name="clickHouse">Where the real-time tables live.</param>
+    /// <param name="views">The views.</param>
+    /// <param name="schemas">Event schemas.</param>
+    /// <param name="metrics">Instruments to record into, if any.</param>
+    /// <param name="clock">Clock for the watermark refresh; default system.</param>
+    /// <param name="dedupeWindow">eventIds remembered for duplicate removal.</param>
+    /// <param name="onFlushed">Called after a durable flush with each view's name and the bucket range it wrote (e.g. to invalidate caches).</param>
+    public RealtimeViewsSink(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, EventSchemaRegistry schemas, SpeedMetrics? metrics = null, TimeProvider? clock = null,
+        int dedupeWindow = 1_000_000, Action<string, DateTime, DateTime>? onFlushed = null)
     {
+        _onFlushed = onFlushed;
         _clickHouse = clickHouse;
         _aggregation = new RealtimeAggregation(views, schemas, dedupeWindow);
         _sql = [.. views.Select(v => new ViewSql(v))];
@@ -91,6 +101,15 @@ public sealed class RealtimeViewsSink : IEventSink
         }
 
         _aggregation.Commit(result);
+        for (var v = 0; v < _sql.Length && _onFlushed is not null; v++)
+        {
+            if (result.Rows[v].Count > 0)
+            {
+                var buckets = result.Rows[v].Select(r => (DateTime)r[0]!).ToList();
+                _onFlushed(_sql[v].View.Name, buckets.Min(), buckets.Max());
+            }
+        }
+
         foreach (var (partition, offset) in last)
         {
             _nextExpected[partition] = offset + 1;

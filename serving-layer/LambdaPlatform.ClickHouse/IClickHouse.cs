@@ -28,7 +28,11 @@ public interface IClickHouse : IAsyncDisposable
     /// Inserts rows in bulk into <paramref name="table"/>. Values follow <see cref="ClickHouseColumn.Type"/>:
     /// String → <see cref="string"/>; (U)Int8..64 → the matching CLR integer; Float32/64 → float/double;
     /// DateTime → <see cref="DateTime"/> (UTC); DateTime64(3) → <see cref="DateTime"/> (UTC); Date →
-    /// <see cref="DateOnly"/>; UUID → <see cref="Guid"/>; Nullable(T) → null or T.
+    /// <see cref="DateOnly"/>; UUID → <see cref="Guid"/>; Nullable(T) → null or T; Array(T), for T one of String,
+    /// (U)Int8..64, Float32/64 → a CLR array of exactly that element type (Array(UInt8) → <c>byte[]</c>, Array(Int32) →
+    /// <c>int[]</c>, Array(UInt64) → <c>ulong[]</c>, Array(String) → <c>string[]</c> without null elements, …), empty
+    /// allowed, never null. Other types (e.g. Array(Nullable(T)), Array(DateTime), LowCardinality, Decimal) are rejected
+    /// with <see cref="ArgumentException"/>.
     /// </summary>
     /// <param name="table">Target table, optionally qualified with its database.</param>
     /// <param name="columns">Columns in the order of each row's values.</param>

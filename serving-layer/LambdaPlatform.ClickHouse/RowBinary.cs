@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace LambdaPlatform.ClickHouse;
@@ -31,10 +32,13 @@ internal enum RowBinaryKind
 /// <param name="Kind">Value kind.</param>
 /// <param name="IsNullable">True for <c>Nullable(T)</c>.</param>
 /// <param name="Precision">Sub-second digits of <c>DateTime64(p)</c>; 0 otherwise.</param>
-internal sealed record RowBinaryColumn(string Name, string Type, RowBinaryKind Kind, bool IsNullable, int Precision)
+/// <param name="IsArray">True for <c>Array(T)</c>: <see cref="Kind"/> is then the kind of the elements.</param>
+internal sealed record RowBinaryColumn(string Name, string Type, RowBinaryKind Kind, bool IsNullable, int Precision, bool IsArray = false)
 {
-    /// <summary>The CLR type a non-null value of this column must have.</summary>
-    public Type ClrType => Kind switch
+    /// <summary>The CLR type a non-null value of this column must have (<c>T[]</c> for <c>Array(T)</c>).</summary>
+    public Type ClrType { get; } = IsArray ? ElementClrType(Kind).MakeArrayType() : ElementClrType(Kind);
+
+    private static Type ElementClrType(RowBinaryKind kind) => kind switch
     {
         RowBinaryKind.String => typeof(string),
         RowBinaryKind.Int8 => typeof(sbyte),
@@ -50,7 +54,7 @@ internal sealed record RowBinaryColumn(string Name, string Type, RowBinaryKind K
         RowBinaryKind.DateTime or RowBinaryKind.DateTime64 => typeof(DateTime),
         RowBinaryKind.Date => typeof(DateOnly),
         RowBinaryKind.Uuid => typeof(Guid),
-        _ => throw new InvalidOperationException(Kind.ToString()),
+        _ => throw new InvalidOperationException(kind.ToString()),
     };
 }
 
@@ -61,7 +65,7 @@ internal sealed record RowBinaryColumn(string Name, string Type, RowBinaryKind K
 /// </summary>
 internal static class RowBinary
 {
-    private const string Supported = "String, (U)Int8/16/32/64, Float32/64, DateTime, DateTime64(p), Date, UUID, Nullable(T)";
+    private const string Supported = "String, (U)Int8/16/32/64, Float32/64, DateTime, DateTime64(p), Date, UUID, Nullable(T), Array(T) of String, (U)Int8/16/32/64, Float32/64";
     private static readonly long EpochTicks = DateTime.UnixEpoch.Ticks;
     private static readonly int EpochDayNumber = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
     private static readonly DateTime MaxDateTime = DateTime.UnixEpoch.AddSeconds(uint.MaxValue);
@@ -90,6 +94,14 @@ internal static class RowBinary
     private static RowBinaryColumn ResolveType(string name, string type)
     {
         var text = (type ?? string.Empty).Trim();
+        if (text.StartsWith("Array(", StringComparison.Ordinal) && text.EndsWith(')'))
+        {
+            var element = ResolveType(name, text["Array(".Length..^1]);
+            return element is { IsNullable: false, IsArray: false, Kind: not (RowBinaryKind.DateTime or RowBinaryKind.DateTime64 or RowBinaryKind.Date or RowBinaryKind.Uuid) }
+                ? new RowBinaryColumn(name, type!, element.Kind, IsNullable: false, Precision: 0, IsArray: true)
+                : throw Unsupported(name, type);
+        }
+
         var nullable = false;
         if (text.StartsWith("Nullable(", StringComparison.Ordinal) && text.EndsWith(')'))
         {
@@ -134,8 +146,11 @@ internal static class RowBinary
 
         return kind is { } k
             ? new RowBinaryColumn(name, type!, k, nullable, precision)
-            : throw new ArgumentException($"Column '{name}' has type '{type}', which InsertAsync does not support (supported: {Supported}).", nameof(type));
+            : throw Unsupported(name, type);
     }
+
+    private static ArgumentException Unsupported(string name, string? type) =>
+        new($"Column '{name}' has type '{type}', which InsertAsync does not support (supported: {Supported}).", nameof(type));
 
     /// <summary>
     /// Checks one row against <paramref name="columns"/> and returns the row to encode: the same array, or a copy
@@ -167,6 +182,16 @@ internal static class RowBinary
             if (value.GetType() != column.ClrType)
             {
                 throw new ArgumentException($"Row {rowIndex}, column '{column.Name}' ({column.Type}) expects {column.ClrType.Name} but got {value.GetType().Name}.", nameof(row));
+            }
+
+            if (column.IsArray)
+            {
+                if (value is string?[] strings && Array.IndexOf(strings, null) is var at && at >= 0)
+                {
+                    throw new ArgumentException($"Row {rowIndex}, column '{column.Name}' ({column.Type}): element {at} is null; array elements cannot be null.", nameof(row));
+                }
+
+                continue;
             }
 
             switch (column.Kind)
@@ -240,7 +265,91 @@ internal static class RowBinary
                     }
                 }
 
-                WriteValue(column, value!);
+                if (column.IsArray)
+                {
+                    WriteArray(column.Kind, (Array)value!);
+                }
+                else
+                {
+                    WriteValue(column, value!);
+                }
+            }
+        }
+
+        /// <summary>An array: its length as a varint, then its elements (numbers little-endian, copied in bulk).</summary>
+        private void WriteArray(RowBinaryKind kind, Array values)
+        {
+            var length = (ulong)values.Length;
+            WriteVarInt(Take(VarIntSize(length)), length);
+            switch (values)
+            {
+                case string[] strings:
+                    foreach (var s in strings)
+                    {
+                        WriteString(s);
+                    }
+
+                    break;
+                case byte[] bytes:
+                    WriteBytes(bytes);
+                    break;
+                case sbyte[] v:
+                    WriteBytes(MemoryMarshal.AsBytes(v.AsSpan()));
+                    break;
+                case short[] v:
+                    WriteNumbers<short>(v);
+                    break;
+                case ushort[] v:
+                    WriteNumbers<ushort>(v);
+                    break;
+                case int[] v:
+                    WriteNumbers<int>(v);
+                    break;
+                case uint[] v:
+                    WriteNumbers<uint>(v);
+                    break;
+                case long[] v:
+                    WriteNumbers<long>(v);
+                    break;
+                case ulong[] v:
+                    WriteNumbers<ulong>(v);
+                    break;
+                case float[] v:
+                    WriteNumbers<float>(v);
+                    break;
+                case double[] v:
+                    WriteNumbers<double>(v);
+                    break;
+                default:
+                    throw new InvalidOperationException(kind.ToString());
+            }
+        }
+
+        private void WriteNumbers<T>(T[] values)
+            where T : unmanaged
+        {
+            if (!BitConverter.IsLittleEndian)
+            {
+                throw new PlatformNotSupportedException("RowBinary arrays are written on little-endian machines only.");
+            }
+
+            WriteBytes(MemoryMarshal.AsBytes(values.AsSpan()));
+        }
+
+        /// <summary>Copies bytes into the buffer, flushing as often as needed.</summary>
+        private void WriteBytes(ReadOnlySpan<byte> bytes)
+        {
+            while (bytes.Length > 0)
+            {
+                if (position == buffer.Length)
+                {
+                    Flush();
+                }
+
+                var count = Math.Min(bytes.Length, buffer.Length - position);
+                bytes[..count].CopyTo(buffer.AsSpan(position));
+                position += count;
+                bytes = bytes[count..];
             }
         }
 

@@ -147,6 +147,56 @@ public abstract class ClickHouseContractTests(IClickHouse clickHouse, ITestOutpu
     }
 
     [Fact]
+    public async Task InsertAsync_RoundTripsArrays_WhenArraysAreEmptyLargeOrAtTheirEdges()
+    {
+        var table = NewTable("arrays");
+        await ClickHouse.ExecuteAsync($"""
+            CREATE TABLE {table} (id UInt32, b Array(UInt8), i Array(Int32), u Array(UInt64), s Array(String), n Nullable(Float64))
+            ENGINE = MergeTree() ORDER BY id
+            """);
+        ClickHouseColumn[] columns =
+        [
+            new("id", "UInt32"), new("b", "Array(UInt8)"), new("i", "Array(Int32)"), new("u", "Array(UInt64)"), new("s", "Array(String)"), new("n", "Nullable(Float64)"),
+        ];
+        object?[][] rows =
+        [
+            [0u, Array.Empty<byte>(), Array.Empty<int>(), Array.Empty<ulong>(), Array.Empty<string>(), null],
+            [1u, Enumerable.Range(0, 4096).Select(i => (byte)(i * 7)).ToArray(), new[] { int.MinValue, -1, 0, 1, int.MaxValue }, new[] { 0UL, 1UL, ulong.MaxValue },
+                new[] { string.Empty, "tab\there", "quote'\"", "日本語 🚀 é", "\\N", "comma,[]", "new\nline", "nul\0" }, 1.5],
+            [2u, Enumerable.Repeat((byte)255, 4096).ToArray(), Enumerable.Range(-50_000, 100_000).ToArray(), Enumerable.Range(0, 60_000).Select(i => (ulong)i * 0x9E3779B97F4A7C15UL).ToArray(),
+                Enumerable.Range(0, 20_000).Select(i => "item-" + i.ToString(CultureInfo.InvariantCulture)).ToArray(), double.NaN],
+            [3u, new byte[] { 0 }, new[] { 7 }, new[] { 7UL }, new[] { new string('x', 300_000) }, -2.25],
+        ];
+
+        var inserted = await ClickHouse.InsertAsync(table, columns, rows);
+
+        Assert.Equal(rows.Length, inserted);
+        var read = await Tsv.ReadAsync(ClickHouse, $"""
+            SELECT id, length(b), arrayStringConcat(arrayMap(x -> toString(x), b), ','), length(i), arrayStringConcat(arrayMap(x -> toString(x), i), ','),
+                length(u), arrayStringConcat(arrayMap(x -> toString(x), u), ','), length(s), arrayStringConcat(arrayMap(x -> hex(x), s), ','), n
+            FROM {table} ORDER BY id
+            """);
+        Assert.Equal(rows.Length, read.Count);
+        for (var r = 0; r < rows.Length; r++)
+        {
+            var (bytes, ints, ulongs, strings) = ((byte[])rows[r][1]!, (int[])rows[r][2]!, (ulong[])rows[r][3]!, (string[])rows[r][4]!);
+            string?[] expected =
+            [
+                r.ToString(CultureInfo.InvariantCulture),
+                Text(bytes.Length), Join(bytes), Text(ints.Length), Join(ints), Text(ulongs.Length), Join(ulongs),
+                Text(strings.Length), string.Join(',', strings.Select(x => Convert.ToHexString(Encoding.UTF8.GetBytes(x)))),
+            ];
+            Assert.Equal(expected, read[r][..^1]);
+            Assert.Equal((double?)rows[r][5], read[r][^1] is { } n ? Tsv.ParseDouble(n) : null);
+        }
+
+        static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+        static string Join<T>(T[] values)
+            where T : IFormattable => string.Join(',', values.Select(v => v.ToString(null, CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
     public async Task InsertAsync_ReturnsZero_WhenThereAreNoRows()
     {
         var table = NewTable("empty");

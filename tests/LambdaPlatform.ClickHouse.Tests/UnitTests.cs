@@ -26,7 +26,10 @@ public sealed class ClickHouseErrorsTests
 public sealed class RowBinaryTests
 {
     [Theory]
-    [InlineData("Array(UInt8)")]
+    [InlineData("Array(Nullable(UInt8))")]
+    [InlineData("Array(DateTime)")]
+    [InlineData("Nullable(Array(Int32))")]
+    [InlineData("Array(Array(Int32))")]
     [InlineData("LowCardinality(String)")]
     [InlineData("Decimal(18, 2)")]
     [InlineData("uint64")]
@@ -70,6 +73,58 @@ public sealed class RowBinaryTests
         Assert.Equal(Convert.FromHexString("7766554433221100ffeeddccbbaa9988"), bytes[..16]);
         Assert.Equal(new byte[] { 0, 0xC8, 0x01 }, bytes[16..19]); // not null, then varint 200
         Assert.Equal(16 + 3 + 200, bytes.Length);
+    }
+
+    [Theory]
+    [InlineData("Array(UInt8)", typeof(byte[]))]
+    [InlineData("Array(Int32)", typeof(int[]))]
+    [InlineData("Array(UInt64)", typeof(ulong[]))]
+    [InlineData("Array(String)", typeof(string[]))]
+    [InlineData("Array(Float64)", typeof(double[]))]
+    public void Resolve_MapsArrayToClrArrayOfElementType_WhenElementIsInTheContract(string type, Type expected) =>
+        Assert.Equal(expected, RowBinary.Resolve([new("a", type)])[0].ClrType);
+
+    [Fact]
+    public void Check_Throws_WhenArrayHasOtherElementType()
+    {
+        var columns = RowBinary.Resolve([new("a", "Array(UInt64)")]);
+
+        var error = Assert.Throws<ArgumentException>(() => RowBinary.Check(columns, [new long[] { 1 }], 0));
+
+        Assert.Contains("expects UInt64[] but got Int64[]", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_Throws_WhenStringArrayHoldsNull()
+    {
+        var columns = RowBinary.Resolve([new("a", "Array(String)")]);
+
+        var error = Assert.Throws<ArgumentException>(() => RowBinary.Check(columns, [new[] { "x", null }], 2));
+
+        Assert.Contains("Row 2, column 'a' (Array(String)): element 1 is null", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Writer_WritesVarIntLengthThenElements_WhenColumnsAreArrays()
+    {
+        var columns = RowBinary.Resolve([new("b", "Array(UInt8)"), new("i", "Array(Int32)"), new("u", "Array(UInt64)"), new("s", "Array(String)"), new("e", "Array(Int32)")]);
+        var bytes300 = Enumerable.Range(0, 300).Select(i => (byte)i).ToArray();
+        using var stream = new MemoryStream();
+        using (var writer = new RowBinary.Writer(stream, columns, bufferSize: 64)) // smaller than the row: written in pieces
+        {
+            writer.WriteRow([bytes300, new[] { 1, -1 }, new[] { ulong.MaxValue }, new[] { "ab", string.Empty }, Array.Empty<int>()]);
+            writer.Flush();
+        }
+
+        byte[] expected =
+        [
+            0xAC, 0x02, .. bytes300,
+            0x02, 0x01, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF,
+            0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            0x02, 0x02, (byte)'a', (byte)'b', 0x00,
+            0x00,
+        ];
+        Assert.Equal(expected, stream.ToArray());
     }
 }
 

@@ -15,26 +15,42 @@ namespace LambdaPlatform.Schemas.Views;
 /// ReplacingMergeTree on that key, so a flush written twice collapses to one row (read with FINAL), and rows
 /// from any number of speed-layer instances merge with sum / min / max / maxForEach / sumMap.
 /// </remarks>
-public sealed class ViewSql(ViewDefinition view)
+/// <param name="view">The view.</param>
+/// <param name="database">
+/// Database that every table and view name emitted here is qualified with (e.g. <c>analytics</c> gives
+/// <c>analytics.checkout_revenue_rt</c>); null (default) leaves names unqualified, i.e. in the session's current database.
+/// </param>
+public sealed class ViewSql(ViewDefinition view, string? database = null)
 {
-    /// <summary>Table holding each view's batch watermark W (buckets below W are answered by batch).</summary>
+    /// <summary>Table holding each view's batch watermark W (buckets below W are answered by batch); unqualified.</summary>
     public const string WatermarkTable = "lambda_watermarks";
+
+    private readonly string? _database = ValidateDatabase(database);
 
     /// <summary>The view.</summary>
     public ViewDefinition View => view;
 
-    /// <summary>Name of the real-time table.</summary>
-    public string RealtimeTable => view.Name + "_rt";
+    /// <summary>The database names are qualified with, or null.</summary>
+    public string? Database => _database;
 
-    /// <summary>Name of the batch table.</summary>
-    public string BatchTable => view.Name + "_batch";
+    /// <summary>Name of the watermark table, qualified with <see cref="Database"/> when set.</summary>
+    public string WatermarkTableName => Qualify(_database, WatermarkTable);
 
-    /// <summary>Name of the merged view analysts query.</summary>
-    public string MergedView => view.Name;
+    /// <summary>Name of the real-time table (qualified with <see cref="Database"/> when set).</summary>
+    public string RealtimeTable => Qualify(_database, view.Name + "_rt");
 
-    /// <summary>DDL of the watermark table (shared by all views).</summary>
-    public static string CreateWatermarkTable => $"""
-        CREATE TABLE IF NOT EXISTS {WatermarkTable} (
+    /// <summary>Name of the batch table (qualified with <see cref="Database"/> when set).</summary>
+    public string BatchTable => Qualify(_database, view.Name + "_batch");
+
+    /// <summary>Name of the merged view analysts query (qualified with <see cref="Database"/> when set).</summary>
+    public string MergedView => Qualify(_database, view.Name);
+
+    /// <summary>DDL of the watermark table (shared by all views), unqualified.</summary>
+    public static string CreateWatermarkTable => CreateWatermarkTableIn(null);
+
+    /// <summary>DDL of the watermark table (shared by all views) in <paramref name="database"/> (null: unqualified).</summary>
+    public static string CreateWatermarkTableIn(string? database) => $"""
+        CREATE TABLE IF NOT EXISTS {Qualify(ValidateDatabase(database), WatermarkTable)} (
             view String,
             watermark DateTime('UTC'),
             updatedAt DateTime('UTC')
@@ -43,7 +59,7 @@ public sealed class ViewSql(ViewDefinition view)
         """;
 
     /// <summary>SQL giving the view's watermark W (1970-01-01 when no batch has run yet).</summary>
-    public string WatermarkExpression => $"(SELECT max(watermark) FROM {WatermarkTable} WHERE view = '{view.Name}')";
+    public string WatermarkExpression => $"(SELECT max(watermark) FROM {WatermarkTableName} WHERE view = {Literal(view.Name)})";
 
     /// <summary>The real-time table's columns for inserts, in order.</summary>
     public IReadOnlyList<(string Name, string Type)> RealtimeColumns
@@ -176,16 +192,44 @@ public sealed class ViewSql(ViewDefinition view)
                     select.Add($"{DDSketch.SqlQuantile($"sumMap({Quote(m.Name + "_keys")}, {Quote(m.Name + "_counts")})", m.Quantile)} AS {name}");
                     break;
                 case MeasureKind.TopK:
-                    var merged = $"sumMap({Quote(m.Name + "_items")}, {Quote(m.Name + "_counts")})";
-                    var top = $"arraySlice(arrayReverseSort(x -> x.2, arrayMap((i, c) -> (i, c), ({merged}).1, ({merged}).2)), 1, {m.K})";
-                    select.Add($"arrayMap(x -> x.1, {top}) AS {Quote(m.Name + "_items")}");
-                    select.Add($"arrayMap(x -> x.2, {top}) AS {Quote(m.Name + "_counts")}");
+                    // ClickHouse 18.16's sumMap takes numeric keys only: sum the counts per sipHash64 of the item, and
+                    // line the distinct items up with those sums by sorting them by the same hash (a 64-bit collision
+                    // would make the two arrays differ in length, and the query fail rather than answer wrongly).
+                    var items = Quote(m.Name + "_items");
+                    var sums = $"(sumMap(arrayMap(x -> sipHash64(x), {items}), {Quote(m.Name + "_counts")})).2";
+                    var names = $"arraySort(x -> sipHash64(x), groupUniqArrayArray({items}))";
+                    select.Add($"{TopSql($"arrayMap((i, c) -> (i, c), {names}, {sums})", m.K)} AS {name}");
                     break;
             }
         }
 
         var groupBy = string.Join(", ", dims.Prepend("bucket"));
-        return $"SELECT {string.Join(", ", select)} FROM {RealtimeTable} FINAL{(where is null ? string.Empty : " WHERE " + where)} GROUP BY {groupBy}";
+        var aggregate = $"SELECT {string.Join(", ", select)} FROM {RealtimeTable} FINAL{(where is null ? string.Empty : " WHERE " + where)} GROUP BY {groupBy}";
+        if (!view.Measures.Any(m => m.Kind == MeasureKind.TopK))
+        {
+            return aggregate;
+        }
+
+        // A top-k is aggregated as one array of (item, count) tuples named after the measure, and split into its
+        // two columns one level up: in the same SELECT, `m_items` and `m_counts` would each be an alias whose
+        // expression reads the other's column, which ClickHouse 18.16 rejects as cyclic aliases.
+        var outer = new List<string> { "bucket" };
+        outer.AddRange(dims);
+        foreach (var m in view.Measures)
+        {
+            var name = Quote(m.Name);
+            if (m.Kind == MeasureKind.TopK)
+            {
+                outer.Add($"arrayMap(x -> x.1, {name}) AS {Quote(m.Name + "_items")}");
+                outer.Add($"arrayMap(x -> x.2, {name}) AS {Quote(m.Name + "_counts")}");
+            }
+            else
+            {
+                outer.Add(name);
+            }
+        }
+
+        return $"SELECT {string.Join(", ", outer)} FROM ({aggregate})";
     }
 
     /// <summary>
@@ -207,7 +251,7 @@ public sealed class ViewSql(ViewDefinition view)
     }
 
     /// <summary>Every statement that creates the view's serving objects, in order. Idempotent.</summary>
-    public IReadOnlyList<string> CreateServingObjects => [CreateWatermarkTable, CreateRealtimeTable, CreateBatchTable(), CreateMergedView];
+    public IReadOnlyList<string> CreateServingObjects => [CreateWatermarkTableIn(_database), CreateRealtimeTable, CreateBatchTable(), CreateMergedView];
 
     /// <summary>
     /// The exact batch computation of one day (ClickHouse SQL over the Parquet master dataset read with
@@ -222,7 +266,7 @@ public sealed class ViewSql(ViewDefinition view)
         foreach (var m in view.Measures)
         {
             var name = Quote(m.Name);
-            var value = m.Path is null ? string.Empty : FieldSql(m.Path, asText: m.Path.Type != FieldType.Number);
+            var value = m.Path is null ? string.Empty : FieldSql(m.Path, asText: m.Kind == MeasureKind.TopK || m.Path.Type != FieldType.Number);
             switch (m.Kind)
             {
                 case MeasureKind.Count:
@@ -244,7 +288,8 @@ public sealed class ViewSql(ViewDefinition view)
                     select.Add($"arrayElement(arraySort(groupArray({value})), toUInt64(floor({Num(m.Quantile)} * (count() - 1))) + 1) AS {name}");
                     break;
                 case MeasureKind.TopK:
-                    var top = $"arraySlice(arrayReverseSort(x -> x.2, arrayMap(v -> (v, toUInt64(countEqual(groupArray({value}), v))), arrayDistinct(groupArray({value})))), 1, {m.K})";
+                    var counted = $"sumMap([{value}], [toUInt64(1)])";
+                    var top = TopSql($"arrayMap((i, c) -> (i, c), ({counted}).1, ({counted}).2)", m.K);
                     select.Add($"arrayMap(x -> x.1, {top}) AS {Quote(m.Name + "_items")}");
                     select.Add($"arrayMap(x -> x.2, {top}) AS {Quote(m.Name + "_counts")}");
                     break;
@@ -330,6 +375,24 @@ public sealed class ViewSql(ViewDefinition view)
 
     /// <summary>A ClickHouse identifier, back-quoted.</summary>
     public static string Quote(string name) => "`" + name.Replace("`", "\\`", StringComparison.Ordinal) + "`";
+
+    /// <summary>The k (item, count) pairs with the largest counts, ties by item: the order of <see cref="SpaceSaving.Top"/>.</summary>
+    private static string TopSql(string pairs, int k) =>
+        $"arraySlice(arraySort(x -> (-toInt64(x.2), x.1), {pairs}), 1, {k.ToString(CultureInfo.InvariantCulture)})";
+
+    private static string Qualify(string? database, string name) => database is null ? name : database + "." + name;
+
+    private static string? ValidateDatabase(string? database)
+    {
+        if (database is null)
+        {
+            return null;
+        }
+
+        return database.Length > 0 && database.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') && !char.IsAsciiDigit(database[0])
+            ? database
+            : throw new ArgumentException($"'{database}' is not a database name (ASCII letters, digits and underscores, not starting with a digit).", nameof(database));
+    }
 
     private static string ColumnList(IReadOnlyList<(string Name, string Type)> columns) =>
         string.Join(",\n", columns.Select(c => $"    {Quote(c.Name)} {(c.Type == "DateTime" ? "DateTime('UTC')" : c.Type)}"));

@@ -180,9 +180,21 @@ internal sealed unsafe partial class ChDbNative
         {
         }
 
+        // .NET installs its SIGCHLD handler lazily, on the first Process.Start; when that happens between Save and
+        // Dispose (e.g. a test starting clickhouse-server while chDB connects), Dispose put back the handler saved
+        // before it, and the process never learnt that its children exited (WaitForExit hung). Registering for
+        // SIGCHLD installs .NET's handler (and SIGINT/SIGQUIT's) now, before anything is saved; the registration
+        // lives as long as the process and only observes (it never cancels the default handling).
+        private static PosixSignalRegistration? childSignal;
+
         public static SignalHandlers Save()
         {
             SignalGate.Enter();
+            if (childSignal is null && !OperatingSystem.IsWindows())
+            {
+                childSignal = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, static _ => { });
+            }
+
             var handlers = new SignalHandlers();
             fixed (byte* buffer = handlers.saved)
             {

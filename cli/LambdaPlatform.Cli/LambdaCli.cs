@@ -29,6 +29,7 @@ public static class LambdaCli
             ProduceCommand.Create(stdout, stderr),
             SqlCommand.Create(stdout),
             SpeedCommand.Create(stdout),
+            BatchCommand.Create(stdout, stderr),
         };
 
         var parsed = root.Parse(args);

@@ -67,6 +67,17 @@ public sealed class SpeedConsumer : BackgroundService
     public long EventsFlushed => Interlocked.Read(ref _eventsFlushed);
 
     private long _eventsFlushed;
+    private readonly List<ConsumedEvent> _batch = [];
+    private readonly Dictionary<TopicPartition, TopicPartitionOffset> _positions = [];
+
+    private void Forget(IEnumerable<TopicPartition> partitions)
+    {
+        foreach (var tp in partitions)
+        {
+            _positions.Remove(tp);
+            _batch.RemoveAll(c => c.Partition == tp.Partition.Value);
+        }
+    }
 
     /// <inheritdoc />
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -90,11 +101,13 @@ public sealed class SpeedConsumer : BackgroundService
 
                 _logger.LogWarning("kafka: {Reason}", e.Reason);
             })
+            // Records of partitions this instance no longer owns are dropped, not flushed: the new owner reads
+            // them again from the last commit, and (KIP-848) gets the partition only after this returns.
+            .SetPartitionsRevokedHandler((_, revoked) => Forget(revoked.Select(p => p.TopicPartition)))
+            .SetPartitionsLostHandler((_, lost) => Forget(lost.Select(p => p.TopicPartition)))
             .Build();
         using var deadLetters = new DeadLetterPublisher(KafkaDefaults.ProducerConfig(_options.BootstrapServers), _options.DeadLetterTopic);
         var decoder = new EventDecoder(_schemas, _decoderOptions);
-        var batch = new List<ConsumedEvent>(Math.Min(_options.MaxBatchEvents, 65_536));
-        var positions = new Dictionary<TopicPartition, TopicPartitionOffset>();
         consumer.Subscribe(_options.Topic);
         _health = new SpeedHealth(true, "consuming", null);
 
@@ -103,7 +116,7 @@ public sealed class SpeedConsumer : BackgroundService
             while (!stoppingToken.IsCancellationRequested)
             {
                 var flushAt = _clock.GetTimestamp() + (long)(_options.FlushInterval.TotalSeconds * Stopwatch.Frequency);
-                while (batch.Count < _options.MaxBatchEvents)
+                while (_batch.Count < _options.MaxBatchEvents)
                 {
                     var remaining = flushAt - _clock.GetTimestamp();
                     if (remaining <= 0)
@@ -118,7 +131,7 @@ public sealed class SpeedConsumer : BackgroundService
                     }
 
                     _metrics.EventsIn.Add(1);
-                    positions[record.TopicPartition] = new TopicPartitionOffset(record.TopicPartition, record.Offset + 1);
+                    _positions[record.TopicPartition] = new TopicPartitionOffset(record.TopicPartition, record.Offset + 1);
                     Schemas.Validation.Violation? violation;
                     if (record.Message.Value is not { } value)
                     {
@@ -126,7 +139,7 @@ public sealed class SpeedConsumer : BackgroundService
                     }
                     else if (decoder.TryDecode(value, out var decoded, out violation))
                     {
-                        batch.Add(new ConsumedEvent(decoded!, record.Partition.Value, record.Offset.Value));
+                        _batch.Add(new ConsumedEvent(decoded!, record.Partition.Value, record.Offset.Value));
                         continue;
                     }
 
@@ -134,9 +147,9 @@ public sealed class SpeedConsumer : BackgroundService
                     deadLetters.Publish(record, violation);
                 }
 
-                if (positions.Count > 0)
+                if (_positions.Count > 0)
                 {
-                    await FlushAsync(consumer, deadLetters, batch, positions, stoppingToken);
+                    await FlushAsync(consumer, deadLetters, _batch, _positions, stoppingToken);
                 }
             }
         }

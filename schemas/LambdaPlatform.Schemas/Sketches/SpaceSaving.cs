@@ -4,7 +4,7 @@ namespace LambdaPlatform.Schemas.Sketches;
 /// Space-Saving heavy hitters (Metwally, Agrawal, El Abbadi 2005) with capacity c: keeps at most c
 /// counters; any value whose true count exceeds n/c is guaranteed to be kept, and each kept count
 /// over-estimates the true count by at most n/c. Summaries merge by adding counts per value (in C# and
-/// in ClickHouse SQL with <c>sumMap(items, counts)</c>), then keeping the largest. Not thread-safe.
+/// in ClickHouse SQL by summing counts per item hash, see ViewSql), then keeping the largest. Not thread-safe.
 /// </summary>
 public sealed class SpaceSaving(int capacity)
 {

@@ -39,8 +39,12 @@ internal sealed class GroupState
         }
     }
 
-    public void Add(IReadOnlyList<Measure> measures, RealtimeAggregation.FieldRef[] fields, DecodedEvent e, ReadOnlySpan<FieldValue> payload)
+    /// <summary>Smallest Kafka offset counted into this group in this batch: part of the row key, so rows of different flushes never collide.</summary>
+    public long FirstOffset { get; private set; } = long.MaxValue;
+
+    public void Add(IReadOnlyList<Measure> measures, RealtimeAggregation.FieldRef[] fields, DecodedEvent e, long offset, ReadOnlySpan<FieldValue> payload)
     {
+        FirstOffset = Math.Min(FirstOffset, offset);
         for (var i = 0; i < fields.Length; i++)
         {
             var kind = measures[i].Kind;

@@ -161,7 +161,7 @@ public sealed class RealtimeAggregation
                     state = new GroupState(view.Definition.Measures);
                 }
 
-                state!.Add(view.Definition.Measures, measures, e, payloadValues);
+                state!.Add(view.Definition.Measures, measures, e, c.Offset, payloadValues);
                 result.Counted[v]++;
             }
         }
@@ -256,7 +256,7 @@ public sealed class RealtimeAggregation
             }
 
             row.Add((ushort)key.Partition);
-            row.Add((ulong)offsets.First);
+            row.Add((ulong)state.FirstOffset);
             row.Add((ulong)offsets.Last);
             state.AppendTo(row, Definition.Measures);
             return [.. row];

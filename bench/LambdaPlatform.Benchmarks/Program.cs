@@ -4,14 +4,21 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using LambdaPlatform.Benchmarks;
 
 // `make bench`: runs every benchmark, prints a table of figures and writes artifacts/bench.json.
 var output = args.Length > 0 ? args[0] : Path.Combine("artifacts", "bench.json");
 var figures = new List<BenchFigure>();
 
+// In-process: no per-benchmark rebuild of the solution; the CPU benchmarks are pinned to one core here.
+if (OperatingSystem.IsLinux() || OperatingSystem.IsWindows())
+{
+    System.Diagnostics.Process.GetCurrentProcess().ProcessorAffinity = 1;
+}
+
 var config = ManualConfig.Create(DefaultConfig.Instance)
-    .AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(15).WithLaunchCount(1).WithAffinity(1))
+    .AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(15).WithLaunchCount(1).WithToolchain(InProcessEmitToolchain.Instance))
     .WithOptions(ConfigOptions.DisableLogFile)
     .WithArtifactsPath(Path.Combine(Path.GetTempPath(), "lambdaplatform-bdn"));
 
@@ -22,6 +29,12 @@ figures.Add(PerSecond(decode, nameof(DecodeBenchmarks.DecodeAndValidate), "valid
 
 var speed = BenchmarkRunner.Run<SpeedBenchmarks>(config);
 figures.Add(PerSecond(speed, nameof(SpeedBenchmarks.DecodeDedupeAggregate), "speed.cpu.events_per_s").ComparedWith(parse));
+
+var archive = BenchmarkRunner.Run<ArchiveBenchmarks>(config);
+var snappy = PerSecond(archive, nameof(ArchiveBenchmarks.WriteSnappy), "archive.snappy.events_per_s");
+figures.Add(snappy);
+figures.Add(PerSecond(archive, nameof(ArchiveBenchmarks.WriteZstd), "archive.events_per_s", ArchiveBenchmarks.Events).ComparedWith(snappy));
+figures.Add(new BenchFigure("archive.bytes_per_event", await ArchiveBenchmarks.MeasureBytesPerEventAsync(LambdaPlatform.Batch.Master.MasterCompression.Zstd), "bytes"));
 
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
 await File.WriteAllTextAsync(output, JsonSerializer.Serialize(figures, new JsonSerializerOptions { WriteIndented = true }));

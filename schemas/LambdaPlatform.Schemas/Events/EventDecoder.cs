@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
@@ -57,6 +58,9 @@ public sealed class EventDecoder
     private static readonly byte[] SourceName = "source"u8.ToArray();
     private static readonly byte[] VersionName = "version"u8.ToArray();
 
+    /// <summary>Events checked against one reading of the system clock (see <see cref="ReadClock"/>).</summary>
+    private const int ClockReuseLimit = 1024;
+
     private readonly EventSchemaRegistry _registry;
     private readonly EventDecoderOptions _options;
     private readonly JsonReaderOptions _readerOptions;
@@ -67,6 +71,15 @@ public sealed class EventDecoder
     private readonly int _userId;
     private readonly int _payload;
     private readonly int _metadata;
+    private readonly bool _payloadInline;
+    private readonly int _metadataSource;
+    private readonly int _metadataVersion;
+    private readonly TypeEntry[] _types;
+    private readonly long _minTimestampTicks;
+    private readonly bool _systemClock;
+    private long _latestTicks = long.MinValue;
+    private DateTime _clockNow;
+    private int _clockReuses;
 
     /// <summary>Creates a decoder over the given schemas.</summary>
     public EventDecoder(EventSchemaRegistry registry, EventDecoderOptions? options = null)
@@ -81,6 +94,18 @@ public sealed class EventDecoder
         _userId = EnvelopeIndex("userId");
         _payload = EnvelopeIndex("payload");
         _metadata = EnvelopeIndex("metadata");
+
+        // The payload can be checked in the envelope's pass only when the envelope asks no more of it than "an object".
+        _payloadInline = _registry.Envelope.Properties[_payload].Schema.IsOnlyObjectType;
+
+        // metadata.source and metadata.version are picked out while metadata is validated (-1: read them in a second pass).
+        var metadataProperties = _registry.Envelope.Properties[_metadata].Schema.PropertyArray;
+        _metadataSource = Array.FindIndex(metadataProperties, p => p.Name == "source");
+        _metadataVersion = Array.FindIndex(metadataProperties, p => p.Name == "version");
+
+        _types = [.. _registry.EventTypes.Select(t => new TypeEntry(t))];
+        _minTimestampTicks = _options.MinTimestamp.Ticks;
+        _systemClock = ReferenceEquals(_options.Clock, TimeProvider.System);
     }
 
     private int EnvelopeIndex(string name)
@@ -105,7 +130,7 @@ public sealed class EventDecoder
         decoded = null;
         if (message.Length > _options.MaxEventBytes)
         {
-            violation = new Violation("size", $"event is {message.Length} bytes, more than the limit of {_options.MaxEventBytes}");
+            violation = TooLarge(message.Length);
             return false;
         }
 
@@ -115,7 +140,8 @@ public sealed class EventDecoder
             return false;
         }
 
-        if (!Utf8.IsValid(message.Span))
+        var span = message.Span;
+        if (!Ascii.IsValid(span) && !Utf8.IsValid(span))
         {
             violation = new Violation("utf8", "message is not valid UTF-8");
             return false;
@@ -127,7 +153,7 @@ public sealed class EventDecoder
         }
         catch (JsonException e)
         {
-            violation = new Violation("json", $"malformed JSON at byte {e.BytePositionInLine}: {FirstSentence(e.Message)}");
+            violation = Malformed(e);
         }
         catch (InvalidOperationException e)
         {
@@ -141,43 +167,85 @@ public sealed class EventDecoder
     private Violation? Decode(ReadOnlyMemory<byte> message, out DecodedEvent? decoded)
     {
         decoded = null;
-        var reader = new Utf8JsonReader(message.Span, _readerOptions);
+        var bytes = message.Span;
+        var reader = new Utf8JsonReader(bytes, _readerOptions);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {
             return new Violation("type", "an event must be a JSON object");
         }
 
         var envelope = _registry.Envelope;
+        var properties = envelope.PropertyArray;
         Guid eventId = default;
-        EventTypeSchemas? type = null;
+        TypeEntry? type = null;
         string? unknownType = null;
         DateTimeOffset timestamp = default;
         string? userId = null;
+        PayloadSchema? payloadCheckedWith = null;
+        Violation? payloadViolation = null;
         var payloadStart = -1;
         var payloadEnd = -1;
         var metadataStart = -1;
         var metadataEnd = -1;
+        var metadata = new MetadataValues(_metadataSource, _metadataVersion);
         ulong seen = 0;
+        var next = 0;
 
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var index = envelope.FindProperty(ref reader);
+            var index = envelope.FindProperty(ref reader, next);
             if (index < 0)
             {
-                var extra = reader.GetString() ?? string.Empty;
-                return new Violation("additionalProperties", $"property '{extra}' is not part of the event envelope (allowed: {string.Join(", ", envelope.Properties.Select(p => p.Name))})").Under(extra);
+                return NotInEnvelope(ref reader, envelope);
             }
 
-            var property = envelope.Properties[index];
+            var property = properties[index];
             if ((seen & (1UL << index)) != 0)
             {
-                return new Violation("duplicate", $"property '{property.Name}' appears more than once").Under(property.Name);
+                return Violations.Duplicate(property.Name);
             }
 
             seen |= 1UL << index;
+            next = index + 1;
             reader.Read();
             var start = (int)reader.TokenStartIndex;
-            var violation = SchemaValidator.Validate(ref reader, property.Schema);
+            Violation? violation;
+            var formats = default(FormatValues);
+            if (index == _payload)
+            {
+                var schema = property.Schema;
+                if (type is not null && reader.TokenType == JsonTokenType.StartObject && _payloadInline)
+                {
+                    // Usual field order (eventType before payload): check the payload in this same pass against the
+                    // type's newest version, and re-check it below only if metadata.version names another one.
+                    payloadCheckedWith = type.Newest;
+                    var depth = reader.CurrentDepth;
+                    payloadViolation = SchemaValidator.Validate(ref reader, payloadCheckedWith.Schema);
+                    if (payloadViolation is not null)
+                    {
+                        // Reported only after the rest of the event, where the payload is checked otherwise: reach the
+                        // payload's end so later envelope, JSON and depth errors still come first.
+                        while ((reader.TokenType != JsonTokenType.EndObject || reader.CurrentDepth != depth) && reader.Read())
+                        {
+                        }
+                    }
+
+                    violation = null;
+                }
+                else
+                {
+                    violation = SchemaValidator.Validate(ref reader, schema);
+                }
+            }
+            else if (index == _metadata)
+            {
+                violation = SchemaValidator.Validate(ref reader, property.Schema, ref metadata);
+            }
+            else
+            {
+                violation = SchemaValidator.Validate(ref reader, property.Schema, ref formats);
+            }
+
             if (violation is not null)
             {
                 return violation.Under(property.Name);
@@ -195,11 +263,19 @@ public sealed class EventDecoder
             }
             else if (index == _eventId)
             {
-                eventId = reader.GetGuid();
+                if (formats.Parsed == StringFormat.Uuid)
+                {
+                    eventId = formats.Uuid;
+                }
+                else if (reader.TokenType != JsonTokenType.String || !reader.TryGetGuid(out eventId))
+                {
+                    // Only reachable when the envelope schema does not ask for format uuid.
+                    return Violations.NotUuid().Under(property.Name);
+                }
             }
             else if (index == _eventType)
             {
-                type = _registry.Find(ref reader);
+                type = FindType(ref reader);
                 if (type is null)
                 {
                     unknownType = reader.GetString();
@@ -207,7 +283,14 @@ public sealed class EventDecoder
             }
             else if (index == _timestamp)
             {
-                SchemaValidator.IsDateTime(ref reader, out timestamp);
+                if (formats.Parsed == StringFormat.DateTime)
+                {
+                    timestamp = formats.DateTime;
+                }
+                else
+                {
+                    SchemaValidator.IsDateTime(ref reader, out timestamp);
+                }
             }
             else if (index == _userId)
             {
@@ -218,37 +301,59 @@ public sealed class EventDecoder
         var missing = envelope.RequiredMask & ~seen;
         if (missing != 0)
         {
-            var name = envelope.Properties[System.Numerics.BitOperations.TrailingZeroCount(missing)].Name;
-            return new Violation("required", $"required property '{name}' is missing");
+            var name = properties[System.Numerics.BitOperations.TrailingZeroCount(missing)].Name;
+            return Violations.Required(name);
         }
 
         if (type is null)
         {
-            return new Violation("eventType", $"unknown event type '{unknownType}' (known: {string.Join(", ", _registry.EventTypes.Select(t => t.Name))})").Under("eventType");
+            return UnknownType(unknownType);
         }
 
         var utc = timestamp.UtcDateTime;
-        if (utc < _options.MinTimestamp)
+        if (utc.Ticks < _minTimestampTicks)
         {
-            return new Violation("timestamp", $"event time {utc:O} is before the earliest accepted {_options.MinTimestamp:O}").Under("timestamp");
+            return TooEarly(utc);
         }
 
-        var latest = _options.Clock.GetUtcNow().UtcDateTime + _options.MaxFutureSkew;
-        if (utc > latest)
+        if (utc.Ticks > _latestTicks || --_clockReuses < 0)
         {
-            return new Violation("timestamp", $"event time {utc:O} is more than {_options.MaxFutureSkew} ahead of the clock ({latest - _options.MaxFutureSkew:O})").Under("timestamp");
+            ReadClock();
+            if (utc.Ticks > _latestTicks)
+            {
+                return TooLate(utc);
+            }
         }
 
-        var (source, payloadSchema, metaViolation) = ReadMetadata(message.Span[metadataStart..metadataEnd], type);
-        if (metaViolation is not null)
+        string? source;
+        PayloadSchema? payloadSchema;
+        if (metadata.Complete)
         {
-            return metaViolation.Under("metadata");
+            source = Intern(bytes.Slice(metadata.SourceStart, metadata.SourceLength));
+            payloadSchema = type.FindVersion(bytes.Slice(metadata.VersionStart, metadata.VersionLength));
+            if (payloadSchema is null)
+            {
+                return UnknownVersion(type.Schemas, Encoding.UTF8.GetString(bytes.Slice(metadata.VersionStart, metadata.VersionLength))).Under("metadata");
+            }
+        }
+        else
+        {
+            Violation? metaViolation;
+            (source, payloadSchema, metaViolation) = ReadMetadata(bytes[metadataStart..metadataEnd], type.Schemas);
+            if (metaViolation is not null)
+            {
+                return metaViolation.Under("metadata");
+            }
         }
 
         var payload = message[payloadStart..payloadEnd];
-        var payloadReader = new Utf8JsonReader(payload.Span, _readerOptions);
-        payloadReader.Read();
-        var payloadViolation = SchemaValidator.Validate(ref payloadReader, payloadSchema!.Schema);
+        if (!ReferenceEquals(payloadCheckedWith, payloadSchema))
+        {
+            var payloadReader = new Utf8JsonReader(payload.Span, _readerOptions);
+            payloadReader.Read();
+            payloadViolation = SchemaValidator.Validate(ref payloadReader, payloadSchema!.Schema);
+        }
+
         if (payloadViolation is not null)
         {
             return payloadViolation.Under("payload");
@@ -257,16 +362,89 @@ public sealed class EventDecoder
         decoded = new DecodedEvent
         {
             EventId = eventId,
-            EventType = type.Name,
+            EventType = type.Schemas.Name,
             Timestamp = utc,
             UserId = userId!,
             Source = source!,
-            Version = payloadSchema.Version,
+            Version = payloadSchema!.Version,
             Payload = payload,
             Raw = message,
         };
         return null;
     }
+
+    /// <summary>
+    /// Reads the clock into the latest accepted event time. Reading it costs about as much as checking a
+    /// field of the event, so with the system clock one reading serves up to <see cref="ClockReuseLimit"/>
+    /// events: an event is accepted without a new reading only when it is not later than a bound that a
+    /// non-decreasing clock can only have raised since, and is never rejected without a fresh reading.
+    /// Injected clocks (tests, replays) are read for every event.
+    /// </summary>
+    private void ReadClock()
+    {
+        _clockNow = _options.Clock.GetUtcNow().UtcDateTime;
+        var skew = _options.MaxFutureSkew.Ticks;
+        _latestTicks = skew > DateTime.MaxValue.Ticks - _clockNow.Ticks ? DateTime.MaxValue.Ticks : _clockNow.Ticks + skew;
+        _clockReuses = _systemClock ? ClockReuseLimit : 0;
+    }
+
+    private TypeEntry? FindType(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped && !reader.HasValueSequence)
+        {
+            var name = reader.ValueSpan;
+            foreach (var entry in _types)
+            {
+                if (name.SequenceEqual(entry.Utf8Name))
+                {
+                    return entry;
+                }
+            }
+
+            return null;
+        }
+
+        // Escaped (or, with a looser envelope schema, not a string): compare the way the reader does.
+        foreach (var entry in _types)
+        {
+            if (reader.ValueTextEquals(entry.Utf8Name))
+            {
+                return entry;
+            }
+        }
+
+        return null;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Violation Malformed(JsonException e) =>
+        new("json", $"malformed JSON at byte {e.BytePositionInLine}: {FirstSentence(e.Message)}");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Violation TooLarge(int length) => new("size", $"event is {length} bytes, more than the limit of {_options.MaxEventBytes}");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Violation NotInEnvelope(ref Utf8JsonReader reader, CompiledSchema envelope)
+    {
+        var extra = reader.GetString() ?? string.Empty;
+        return new Violation("additionalProperties", $"property '{extra}' is not part of the event envelope (allowed: {string.Join(", ", envelope.Properties.Select(p => p.Name))})").Under(extra);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Violation UnknownType(string? name) =>
+        new Violation("eventType", $"unknown event type '{name}' (known: {string.Join(", ", _registry.EventTypes.Select(t => t.Name))})").Under("eventType");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Violation TooEarly(DateTime utc) =>
+        new Violation("timestamp", $"event time {utc:O} is before the earliest accepted {_options.MinTimestamp:O}").Under("timestamp");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Violation TooLate(DateTime utc) =>
+        new Violation("timestamp", $"event time {utc:O} is more than {_options.MaxFutureSkew} ahead of the clock ({_clockNow:O})").Under("timestamp");
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Violation UnknownVersion(EventTypeSchemas type, string? version) =>
+        new Violation("version", $"event type '{type.Name}' has no schema version '{version}' (known: {string.Join(", ", type.Versions.Select(v => v.Version))})").Under("version");
 
     private (string? Source, PayloadSchema? Schema, Violation? Violation) ReadMetadata(ReadOnlySpan<byte> metadata, EventTypeSchemas type)
     {
@@ -298,10 +476,29 @@ public sealed class EventDecoder
 
         if (schema is null)
         {
-            return (null, null, new Violation("version", $"event type '{type.Name}' has no schema version '{unknownVersion}' (known: {string.Join(", ", type.Versions.Select(v => v.Version))})").Under("version"));
+            return (null, null, UnknownVersion(type, unknownVersion));
         }
 
         return (source, schema, null);
+    }
+
+    private string Intern(ReadOnlySpan<byte> utf8)
+    {
+        foreach (var (known, text) in _sources)
+        {
+            if (utf8.SequenceEqual(known))
+            {
+                return text;
+            }
+        }
+
+        var value = Encoding.UTF8.GetString(utf8);
+        if (_sources.Count < 256)
+        {
+            _sources.Add((utf8.ToArray(), value));
+        }
+
+        return value;
     }
 
     private string Intern(ref Utf8JsonReader reader)
@@ -327,5 +524,88 @@ public sealed class EventDecoder
     {
         var cut = message.IndexOf(". ", StringComparison.Ordinal);
         return cut > 0 ? message[..cut] : message;
+    }
+
+    /// <summary>An event type with its names and versions as arrays, for the hot path.</summary>
+    private sealed class TypeEntry
+    {
+        public TypeEntry(EventTypeSchemas schemas)
+        {
+            Schemas = schemas;
+            Utf8Name = schemas.Utf8Name.ToArray();
+            Versions = [.. schemas.Versions];
+            Utf8Versions = [.. Versions.Select(v => v.Utf8Version.ToArray())];
+            Newest = Versions[^1];
+        }
+
+        public EventTypeSchemas Schemas { get; }
+
+        public byte[] Utf8Name { get; }
+
+        public PayloadSchema[] Versions { get; }
+
+        public byte[][] Utf8Versions { get; }
+
+        public PayloadSchema Newest { get; }
+
+        public PayloadSchema? FindVersion(ReadOnlySpan<byte> version)
+        {
+            var names = Utf8Versions;
+            for (var i = 0; i < names.Length; i++)
+            {
+                if (version.SequenceEqual(names[i]))
+                {
+                    return Versions[i];
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Where <c>metadata.source</c> and <c>metadata.version</c> sit in the message, picked out while metadata
+    /// is validated. Escaped values (rare) are left to the second pass in <see cref="ReadMetadata"/>.
+    /// </summary>
+    private struct MetadataValues(int sourceIndex, int versionIndex) : IPropertyObserver
+    {
+        private bool _needsSecondPass = sourceIndex < 0 || versionIndex < 0;
+
+        public int SourceStart { get; private set; } = -1;
+
+        public int SourceLength { get; private set; }
+
+        public int VersionStart { get; private set; } = -1;
+
+        public int VersionLength { get; private set; }
+
+        /// <summary>True when both values were found as plain strings (else use the second pass).</summary>
+        public readonly bool Complete => !_needsSecondPass && SourceStart >= 0 && VersionStart >= 0;
+
+        public void OnProperty(int index, ref Utf8JsonReader reader)
+        {
+            if (index != sourceIndex && index != versionIndex)
+            {
+                return;
+            }
+
+            if (reader.TokenType != JsonTokenType.String || reader.ValueIsEscaped || reader.HasValueSequence)
+            {
+                _needsSecondPass = true;
+                return;
+            }
+
+            var start = (int)reader.TokenStartIndex + 1; // after the opening quote
+            if (index == sourceIndex)
+            {
+                SourceStart = start;
+                SourceLength = reader.ValueSpan.Length;
+            }
+            else
+            {
+                VersionStart = start;
+                VersionLength = reader.ValueSpan.Length;
+            }
+        }
     }
 }

@@ -51,11 +51,14 @@ public sealed class CompiledSchema
     /// <summary>Named properties of an object, in declaration order.</summary>
     public IReadOnlyList<SchemaProperty> Properties { get; private init; } = [];
 
+    /// <summary><see cref="Properties"/> as an array, for hot loops (no interface dispatch).</summary>
+    internal SchemaProperty[] PropertyArray { get; private init; } = [];
+
     /// <summary>Bit i set when <see cref="Properties"/>[i] is required.</summary>
     internal ulong RequiredMask { get; private init; }
 
     /// <summary>Required names that are not declared in <c>properties</c> (checked by name).</summary>
-    internal IReadOnlyList<string> RequiredUndeclared { get; private init; } = [];
+    internal string[] RequiredUndeclared { get; private init; } = [];
 
     /// <summary>False when <c>additionalProperties: false</c>.</summary>
     public bool AdditionalPropertiesAllowed { get; private init; } = true;
@@ -94,7 +97,7 @@ public sealed class CompiledSchema
     public StringFormat Format { get; private init; }
 
     /// <summary>Allowed values (from <c>enum</c> or <c>const</c>) as canonical JSON text, or null.</summary>
-    internal IReadOnlyList<EnumValue>? Enum { get; private init; }
+    internal EnumValue[]? Enum { get; private init; }
 
     /// <summary>The enum values as written, for error messages.</summary>
     internal string? EnumText { get; private init; }
@@ -180,7 +183,7 @@ public sealed class CompiledSchema
             }
         }
 
-        List<EnumValue>? enumValues = null;
+        EnumValue[]? enumValues = null;
         string? enumText = null;
         if (schema.TryGetProperty("enum", out var en))
         {
@@ -207,9 +210,10 @@ public sealed class CompiledSchema
         return new CompiledSchema
         {
             Types = types,
-            Properties = properties,
+            PropertyArray = [.. properties],
+            Properties = properties.AsReadOnly(),
             RequiredMask = requiredMask,
-            RequiredUndeclared = undeclared,
+            RequiredUndeclared = [.. undeclared],
             AdditionalPropertiesAllowed = additionalAllowed,
             AdditionalProperties = additional,
             Items = schema.TryGetProperty("items", out var items) ? Compile(items, where, pointer + "/items") : null,
@@ -227,13 +231,50 @@ public sealed class CompiledSchema
         };
     }
 
+    /// <summary>True when the schema asks only that the value be an object (no properties, enum or other rules).</summary>
+    internal bool IsOnlyObjectType => Types == JsonTypes.Object && PropertyArray.Length == 0 && RequiredMask == 0 && RequiredUndeclared.Length == 0
+        && AdditionalPropertiesAllowed && AdditionalProperties is null && Enum is null;
+
     /// <summary>Index of the declared property whose UTF-8 name equals the reader's current property name, or -1.</summary>
-    internal int FindProperty(ref Utf8JsonReader reader)
+    internal int FindProperty(ref Utf8JsonReader reader) => FindProperty(ref reader, 0);
+
+    /// <summary>
+    /// Index of the declared property whose UTF-8 name equals the reader's current property name, or -1.
+    /// <paramref name="hint"/> is tried first: producers mostly write properties in declaration order, so
+    /// passing the previous index + 1 usually finds the name with one comparison.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal int FindProperty(ref Utf8JsonReader reader, int hint)
     {
-        var list = Properties;
-        for (var i = 0; i < list.Count; i++)
+        var list = PropertyArray;
+        if ((uint)hint < (uint)list.Length && !reader.ValueIsEscaped && !reader.HasValueSequence && reader.ValueSpan.SequenceEqual(list[hint].Utf8Bytes))
         {
-            if (reader.ValueTextEquals(list[i].Utf8Name.Span))
+            return hint;
+        }
+
+        return FindPropertyScan(ref reader);
+    }
+
+    private int FindPropertyScan(ref Utf8JsonReader reader)
+    {
+        var list = PropertyArray;
+        if (reader.ValueIsEscaped || reader.HasValueSequence)
+        {
+            for (var i = 0; i < list.Length; i++)
+            {
+                if (reader.ValueTextEquals(list[i].Utf8Bytes))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
+
+        var name = reader.ValueSpan;
+        for (var i = 0; i < list.Length; i++)
+        {
+            if (name.SequenceEqual(list[i].Utf8Bytes))
             {
                 return i;
             }
@@ -308,7 +349,8 @@ public sealed class SchemaProperty
     {
         Name = name;
         Schema = schema;
-        Utf8Name = Encoding.UTF8.GetBytes(name);
+        Utf8Bytes = Encoding.UTF8.GetBytes(name);
+        Utf8Name = Utf8Bytes;
     }
 
     /// <summary>Property name.</summary>
@@ -319,6 +361,9 @@ public sealed class SchemaProperty
 
     /// <summary>Schema of the value.</summary>
     public CompiledSchema Schema { get; }
+
+    /// <summary>The same bytes as <see cref="Utf8Name"/>, as an array for hot comparisons.</summary>
+    internal byte[] Utf8Bytes { get; }
 }
 
 /// <summary>String formats the compiler asserts.</summary>

@@ -22,11 +22,13 @@ public static class SchemaValidator
         switch (token)
         {
             case JsonTokenType.StartObject:
-                return CheckType(schema, JsonTypes.Object) ?? ValidateObject(ref reader, schema);
+                var none = default(NoObserver);
+                return CheckType(schema, JsonTypes.Object) ?? ValidateObject(ref reader, schema, ref none);
             case JsonTokenType.StartArray:
                 return CheckType(schema, JsonTypes.Array) ?? ValidateArray(ref reader, schema);
             case JsonTokenType.String:
-                return CheckType(schema, JsonTypes.String) ?? ValidateString(ref reader, schema);
+                var ignored = default(FormatValues);
+                return CheckType(schema, JsonTypes.String) ?? ValidateString(ref reader, schema, ref ignored);
             case JsonTokenType.Number:
                 return ValidateNumber(ref reader, schema);
             case JsonTokenType.True:
@@ -35,9 +37,29 @@ public static class SchemaValidator
             case JsonTokenType.Null:
                 return CheckType(schema, JsonTypes.Null) ?? CheckEnumLiteral(schema, JsonValueKind.Null);
             default:
-                return new Violation("type", $"unexpected JSON token {token}");
+                return Violations.UnexpectedToken(token);
         }
     }
+
+    /// <summary>
+    /// <see cref="Validate(ref Utf8JsonReader, CompiledSchema)"/> that also hands back the value a string
+    /// format was parsed into (so a caller needing the <see cref="Guid"/> or time does not parse it again).
+    /// </summary>
+    internal static Violation? Validate(ref Utf8JsonReader reader, CompiledSchema schema, ref FormatValues values) =>
+        reader.TokenType == JsonTokenType.String
+            ? CheckType(schema, JsonTypes.String) ?? ValidateString(ref reader, schema, ref values)
+            : Validate(ref reader, schema);
+
+    /// <summary>
+    /// <see cref="Validate(ref Utf8JsonReader, CompiledSchema)"/> that, when the value is an object, shows
+    /// <paramref name="observer"/> each declared property once its value has passed (so a caller can pick
+    /// values out in the same pass).
+    /// </summary>
+    internal static Violation? Validate<TObserver>(ref Utf8JsonReader reader, CompiledSchema schema, ref TObserver observer)
+        where TObserver : struct, IPropertyObserver =>
+        reader.TokenType == JsonTokenType.StartObject
+            ? CheckType(schema, JsonTypes.Object) ?? ValidateObject(ref reader, schema, ref observer)
+            : Validate(ref reader, schema);
 
     private static Violation? CheckType(CompiledSchema schema, JsonTypes actual)
     {
@@ -46,43 +68,48 @@ public static class SchemaValidator
             return null;
         }
 
-        return new Violation("type", $"expected {Describe(schema.Types)}, got {Describe(actual)}");
+        return Violations.WrongType(schema.Types, actual);
     }
 
-    private static Violation? ValidateObject(ref Utf8JsonReader reader, CompiledSchema schema)
+    private static Violation? ValidateObject<TObserver>(ref Utf8JsonReader reader, CompiledSchema schema, ref TObserver observer)
+        where TObserver : struct, IPropertyObserver
     {
+        var properties = schema.PropertyArray;
         ulong seen = 0;
+        var next = 0;
         List<string>? undeclaredSeen = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var index = schema.FindProperty(ref reader);
+            var index = schema.FindProperty(ref reader, next);
             if (index >= 0)
             {
                 var bit = 1UL << index;
-                var name = schema.Properties[index].Name;
+                var property = properties[index];
                 if ((seen & bit) != 0)
                 {
-                    return new Violation("duplicate", $"property '{name}' appears more than once").Under(name);
+                    return Violations.Duplicate(property.Name);
                 }
 
                 seen |= bit;
+                next = index + 1;
                 reader.Read();
-                var violation = Validate(ref reader, schema.Properties[index].Schema);
+                var violation = Validate(ref reader, property.Schema);
                 if (violation is not null)
                 {
-                    return violation.Under(name);
+                    return violation.Under(property.Name);
                 }
 
+                observer.OnProperty(index, ref reader);
                 continue;
             }
 
             if (!schema.AdditionalPropertiesAllowed)
             {
                 var name = reader.GetString() ?? string.Empty;
-                return new Violation("additionalProperties", $"property '{name}' is not allowed here (allowed: {string.Join(", ", schema.Properties.Select(p => p.Name))})").Under(name);
+                return Violations.NotAllowed(name, schema);
             }
 
-            if (schema.RequiredUndeclared.Count > 0)
+            if (schema.RequiredUndeclared.Length > 0)
             {
                 (undeclaredSeen ??= []).Add(reader.GetString() ?? string.Empty);
             }
@@ -107,15 +134,15 @@ public static class SchemaValidator
         var missing = schema.RequiredMask & ~seen;
         if (missing != 0)
         {
-            var name = schema.Properties[System.Numerics.BitOperations.TrailingZeroCount(missing)].Name;
-            return new Violation("required", $"required property '{name}' is missing");
+            var name = properties[System.Numerics.BitOperations.TrailingZeroCount(missing)].Name;
+            return Violations.Required(name);
         }
 
         foreach (var name in schema.RequiredUndeclared)
         {
             if (undeclaredSeen is null || !undeclaredSeen.Contains(name))
             {
-                return new Violation("required", $"required property '{name}' is missing");
+                return Violations.Required(name);
             }
         }
 
@@ -143,90 +170,127 @@ public static class SchemaValidator
             count++;
             if (schema.MaxItems >= 0 && count > schema.MaxItems)
             {
-                return new Violation("maxItems", $"array has more than {schema.MaxItems} items");
+                return Violations.MaxItems(schema.MaxItems);
             }
         }
 
         if (schema.MinItems >= 0 && count < schema.MinItems)
         {
-            return new Violation("minItems", $"array has {count} items, fewer than {schema.MinItems}");
+            return Violations.MinItems(count, schema.MinItems);
         }
 
         return null;
     }
 
-    private static Violation? ValidateString(ref Utf8JsonReader reader, CompiledSchema schema)
+    private static Violation? ValidateString(ref Utf8JsonReader reader, CompiledSchema schema, ref FormatValues values)
     {
-        if (schema.MinLength >= 0 || schema.MaxLength >= 0)
+        // Raw bytes equal the string's UTF-8 unless it has escapes; the reader over one span has no sequences.
+        var plain = !reader.ValueIsEscaped && !reader.HasValueSequence;
+        if ((schema.MinLength >= 0 || schema.MaxLength >= 0) && !(plain && LengthSurelyFits(reader.ValueSpan.Length, schema)))
         {
             var length = CodePointLength(ref reader);
             if (schema.MinLength >= 0 && length < schema.MinLength)
             {
-                return new Violation("minLength", $"string has {length} characters, fewer than {schema.MinLength}");
+                return Violations.MinLength(length, schema.MinLength);
             }
 
             if (schema.MaxLength >= 0 && length > schema.MaxLength)
             {
-                return new Violation("maxLength", $"string has {length} characters, more than {schema.MaxLength}");
+                return Violations.MaxLength(length, schema.MaxLength);
             }
         }
 
         switch (schema.Format)
         {
-            case StringFormat.Uuid when !IsUuid(ref reader):
-                return new Violation("format", "not a UUID (expected 8-4-4-4-12 hex digits)");
-            case StringFormat.DateTime when !IsDateTime(ref reader, out _):
-                return new Violation("format", "not an RFC 3339 date-time with an offset (e.g. 2026-11-28T19:00:00.000Z)");
+            case StringFormat.Uuid:
+                if (!(plain && Utf8Formats.TryParseUuid(reader.ValueSpan, out values.Uuid)) && !TryParseUuidSlow(ref reader, out values.Uuid))
+                {
+                    return Violations.NotUuid();
+                }
+
+                values.Parsed = StringFormat.Uuid;
+                break;
+            case StringFormat.DateTime:
+                if (!IsDateTime(ref reader, out values.DateTime))
+                {
+                    return Violations.NotDateTime();
+                }
+
+                values.Parsed = StringFormat.DateTime;
+                break;
         }
 
-        if (schema.Enum is { } values)
+        if (schema.Enum is { } allowed)
         {
-            foreach (var value in values)
+            if (plain)
             {
-                if (value.Kind == JsonValueKind.String && reader.ValueTextEquals(value.Utf8String))
+                var span = reader.ValueSpan;
+                foreach (var value in allowed)
                 {
-                    return null;
+                    if (value.Kind == JsonValueKind.String && span.SequenceEqual(value.Utf8String))
+                    {
+                        return null;
+                    }
+                }
+            }
+            else
+            {
+                foreach (var value in allowed)
+                {
+                    if (value.Kind == JsonValueKind.String && reader.ValueTextEquals(value.Utf8String))
+                    {
+                        return null;
+                    }
                 }
             }
 
-            return new Violation("enum", $"must be one of {schema.EnumText}");
+            return Violations.NotInEnum(schema);
         }
 
         return null;
     }
 
+    /// <summary>
+    /// True when a string of <paramref name="bytes"/> UTF-8 bytes meets the length bounds whatever its
+    /// content: a code point takes 1 to 4 bytes, so the count lies between bytes / 4 and bytes.
+    /// </summary>
+    private static bool LengthSurelyFits(int bytes, CompiledSchema schema) =>
+        (schema.MaxLength < 0 || bytes <= schema.MaxLength) && (schema.MinLength <= 0 || bytes >= 4L * schema.MinLength);
+
     private static Violation? ValidateNumber(ref Utf8JsonReader reader, CompiledSchema schema)
     {
-        if (!reader.TryGetDouble(out var value) || !double.IsFinite(value))
+        // Numbers never carry escapes; the hand-written parser takes the short plain ones, the reader the rest.
+        if ((reader.HasValueSequence || !Utf8Formats.TryParseDouble(reader.ValueSpan, out var value))
+            && (!reader.TryGetDouble(out value) || !double.IsFinite(value)))
         {
-            return new Violation("type", "number is out of range");
+            return Violations.NumberOutOfRange();
         }
 
         var isInteger = value == Math.Floor(value);
         var actual = isInteger ? JsonTypes.Integer | JsonTypes.Number : JsonTypes.Number;
         if (schema.Types != JsonTypes.None && (schema.Types & actual) == 0)
         {
-            return new Violation("type", $"expected {Describe(schema.Types)}, got {(isInteger ? "integer" : "number")}");
+            return Violations.WrongNumberType(schema.Types, isInteger);
         }
 
         if (schema.Minimum is { } min && value < min)
         {
-            return new Violation("minimum", $"must be >= {min}, got {value}");
+            return Violations.Minimum(min, value);
         }
 
         if (schema.Maximum is { } max && value > max)
         {
-            return new Violation("maximum", $"must be <= {max}, got {value}");
+            return Violations.Maximum(max, value);
         }
 
         if (schema.ExclusiveMinimum is { } xmin && value <= xmin)
         {
-            return new Violation("exclusiveMinimum", $"must be > {xmin}, got {value}");
+            return Violations.ExclusiveMinimum(xmin, value);
         }
 
         if (schema.ExclusiveMaximum is { } xmax && value >= xmax)
         {
-            return new Violation("exclusiveMaximum", $"must be < {xmax}, got {value}");
+            return Violations.ExclusiveMaximum(xmax, value);
         }
 
         if (schema.Enum is { } values)
@@ -239,7 +303,7 @@ public static class SchemaValidator
                 }
             }
 
-            return new Violation("enum", $"must be one of {schema.EnumText}");
+            return Violations.NotInEnum(schema);
         }
 
         return null;
@@ -260,19 +324,33 @@ public static class SchemaValidator
             }
         }
 
-        return new Violation("enum", $"must be one of {schema.EnumText}");
+        return Violations.NotInEnum(schema);
     }
 
     /// <summary>True when the reader's string is a UUID in 8-4-4-4-12 form.</summary>
-    public static bool IsUuid(ref Utf8JsonReader reader)
+    public static bool IsUuid(ref Utf8JsonReader reader) =>
+        (!reader.ValueIsEscaped && !reader.HasValueSequence && Utf8Formats.TryParseUuid(reader.ValueSpan, out _)) || TryParseUuidSlow(ref reader, out _);
+
+    private static bool TryParseUuidSlow(ref Utf8JsonReader reader, out Guid value)
     {
+        value = default;
         if (reader.ValueIsEscaped || reader.HasValueSequence)
         {
-            return Guid.TryParseExact(reader.GetString(), "D", out _);
+            // The same strict 36-byte rule on the unescaped text (Guid.TryParseExact would trim whitespace such
+            // as an escaped "\n", which is not part of a UUID). 36 characters take at most 6 × 36 escaped bytes.
+            var escapedLength = reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
+            if (escapedLength > 6 * 36)
+            {
+                return false;
+            }
+
+            Span<byte> unescaped = stackalloc byte[6 * 36];
+            var length = reader.CopyString(unescaped);
+            return length == 36 && Utf8Parser.TryParse(unescaped[..36], out value, out var used, 'D') && used == 36;
         }
 
         var span = reader.ValueSpan;
-        return span.Length == 36 && Utf8Parser.TryParse(span, out Guid _, out var consumed, 'D') && consumed == 36;
+        return span.Length == 36 && Utf8Parser.TryParse(span, out value, out var consumed, 'D') && consumed == 36;
     }
 
     /// <summary>
@@ -281,6 +359,13 @@ public static class SchemaValidator
     /// </summary>
     public static bool IsDateTime(ref Utf8JsonReader reader, out DateTimeOffset value)
     {
+        // The common shapes (…T19:00:00.000Z, …T19:00:00+02:00) are parsed by hand; anything else by the reader.
+        if (reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped && !reader.HasValueSequence
+            && Utf8Formats.TryParseDateTime(reader.ValueSpan, out value))
+        {
+            return true;
+        }
+
         if (!reader.TryGetDateTimeOffset(out value))
         {
             return false;
@@ -342,23 +427,32 @@ public static class SchemaValidator
 
         return count;
     }
+}
 
-    private static string Describe(JsonTypes types)
+/// <summary>Sees each declared property of an object after its value passed validation.</summary>
+internal interface IPropertyObserver
+{
+    /// <summary>Called with the property's index in <see cref="CompiledSchema.Properties"/>; the reader is on the value's last token.</summary>
+    void OnProperty(int index, ref Utf8JsonReader reader);
+}
+
+/// <summary>The observer that looks at nothing (compiled away).</summary>
+internal struct NoObserver : IPropertyObserver
+{
+    public readonly void OnProperty(int index, ref Utf8JsonReader reader)
     {
-        if (types == (JsonTypes.Integer | JsonTypes.Number))
-        {
-            return "integer";
-        }
-
-        var names = new List<string>(2);
-        foreach (var t in Enum.GetValues<JsonTypes>())
-        {
-            if (t != JsonTypes.None && (types & t) != 0)
-            {
-                names.Add(t.ToString().ToLowerInvariant());
-            }
-        }
-
-        return string.Join(" or ", names);
     }
+}
+
+/// <summary>The value a string <c>format</c> was parsed into during validation.</summary>
+internal struct FormatValues
+{
+    /// <summary>Which of the fields below holds a value (<see cref="StringFormat.None"/>: neither).</summary>
+    public StringFormat Parsed;
+
+    /// <summary>The UUID, when <see cref="Parsed"/> is <see cref="StringFormat.Uuid"/>.</summary>
+    public Guid Uuid;
+
+    /// <summary>The time, when <see cref="Parsed"/> is <see cref="StringFormat.DateTime"/>.</summary>
+    public DateTimeOffset DateTime;
 }

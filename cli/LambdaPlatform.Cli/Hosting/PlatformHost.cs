@@ -1,3 +1,5 @@
+using LambdaPlatform.Batch.Archive;
+using LambdaPlatform.Batch.Recompute;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
@@ -106,7 +108,14 @@ public sealed class PlatformHost : IAsyncDisposable
             sp.GetRequiredService<SpeedOptions>(), schemas, sp.GetRequiredService<IReadOnlyList<IEventSink>>(),
             sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<ILogger<SpeedConsumer>>(), sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SpeedConsumer>());
-        builder.Services.AddServingApi(SpeedMetrics.MeterName);
+        builder.Services.AddSingleton(new ArchiverOptions { BootstrapServers = broker.BootstrapServers, RootPath = dataDirectory }.Validate());
+        builder.Services.AddSingleton<ArchiverMetrics>();
+        builder.Services.AddSingleton<Archiver>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Archiver>());
+        builder.Services.AddSingleton(sp => new BatchRecompute(clickHouse, clickHouse, views, new BatchOptions { DataRoot = dataDirectory }, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<BatchRecompute>>()) { WatermarkMoved = (view, _) => sp.GetRequiredService<ViewFreshness>().WatermarkMoved(view) });
+        builder.Services.AddServingApi(SpeedMetrics.MeterName, ArchiverMetrics.MeterName);
+        builder.Services.AddHealthChecks().AddCheck<ArchiverHealthCheck>("archiver");
         builder.Services.AddHealthChecks().AddCheck<SpeedHealthCheck>("speed");
 
         EventProducer? demoProducer = null;
@@ -145,6 +154,12 @@ public sealed class PlatformHost : IAsyncDisposable
         _demoProducer?.Dispose();
         await _clickHouse.DisposeAsync();
         _broker.Dispose();
+    }
+
+    private sealed class ArchiverHealthCheck(Archiver archiver) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+            Task.FromResult(archiver.Health.Healthy ? HealthCheckResult.Healthy(archiver.Health.Status) : HealthCheckResult.Unhealthy(archiver.Health.Status));
     }
 
     private sealed class SpeedHealthCheck(SpeedConsumer consumer) : IHealthCheck

@@ -33,6 +33,9 @@ public sealed record UpOptions
     /// <summary>Folder of view definitions; default the shipped <c>schemas/views</c>.</summary>
     public string? ViewsDirectory { get; init; }
 
+    /// <summary>The platform's clock (event-time checks, closed days, freshness); default the system clock. Tests shift it.</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
     /// <summary>Fixed port of the dev broker, or null for a free one.</summary>
     public int? KafkaPort { get; init; }
 }
@@ -96,7 +99,7 @@ public sealed class PlatformHost : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("LambdaPlatform", LogLevel.Information);
         builder.WebHost.UseUrls("http://" + options.Http);
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(options.Clock);
         builder.Services.AddSingleton<IClickHouse>(clickHouse);
         builder.Services.AddSingleton(schemas);
         builder.Services.AddSingleton<SpeedMetrics>();

@@ -187,7 +187,8 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
     private async Task<ViewStatus> StatusAsync(ViewSql sql, CancellationToken cancellationToken)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        if (_status.TryGetValue(sql.View.Name, out var cached) && now - cached.At < options.StatusTtl)
+        if (_status.TryGetValue(sql.View.Name, out var cached) && now - cached.At < options.StatusTtl
+            && !freshness.ChangedSince(sql.View.Name, cached.At, DateTime.MinValue, DateTime.MaxValue))
         {
             return cached.Status;
         }

@@ -13,12 +13,12 @@ export DOTNET_NOLOGO := 1
 
 TEST_PROJECTS := $(sort $(wildcard tests/*/*.Tests.csproj))
 
-.PHONY: all deps chdb clickhouse-server build test run bench chaos clean
+.PHONY: all deps chdb clickhouse-server postgresql build test run bench chaos clean
 
 all: build
 
 ## deps: everything the tests and the embedded run need (chDB library, clickhouse-server, NuGet packages).
-deps: chdb clickhouse-server
+deps: chdb clickhouse-server postgresql
 	$(DOTNET) restore LambdaPlatform.sln --verbosity quiet
 
 ## chdb: libchdb.so (ClickHouse as an in-process library) from its npm package, cached under $(CACHE).
@@ -40,6 +40,15 @@ clickhouse-server:
 	  (apt-get install -y --no-install-recommends clickhouse-server >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y --no-install-recommends clickhouse-server >/dev/null)); \
 	  service clickhouse-server stop >/dev/null 2>&1 || true; }
+
+## postgresql: Debian's PostgreSQL server binaries; the jobs tests start their own server in a temporary folder.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  (apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y --no-install-recommends postgresql >/dev/null)); \
+	  service postgresql stop >/dev/null 2>&1 || true; }
 
 build: deps
 	$(DOTNET) build LambdaPlatform.sln -c $(CONFIGURATION) --no-restore --verbosity quiet -nologo

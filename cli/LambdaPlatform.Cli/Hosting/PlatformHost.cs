@@ -1,6 +1,7 @@
 using LambdaPlatform.Batch.Archive;
 using LambdaPlatform.Batch.Recompute;
 using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Jobs;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
@@ -118,6 +119,7 @@ public sealed class PlatformHost : IAsyncDisposable
         builder.Services.AddSingleton(sp => new BatchRecompute(clickHouse, clickHouse, views, new BatchOptions { DataRoot = dataDirectory }, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<BatchRecompute>>()) { WatermarkMoved = (view, _) => sp.GetRequiredService<ViewFreshness>().WatermarkMoved(view) });
         builder.Services.AddServingApi(SpeedMetrics.MeterName, ArchiverMetrics.MeterName);
+        builder.Services.AddLambdaJobs(new JobsOptions(), new BatchOptions { DataRoot = dataDirectory });
         builder.Services.AddHealthChecks().AddCheck<ArchiverHealthCheck>("archiver");
         builder.Services.AddHealthChecks().AddCheck<SpeedHealthCheck>("speed");
 
@@ -130,6 +132,7 @@ public sealed class PlatformHost : IAsyncDisposable
 
         var app = builder.Build();
         app.MapServingApi();
+        app.MapLambdaJobs();
         try
         {
             await app.StartAsync(cancellationToken);

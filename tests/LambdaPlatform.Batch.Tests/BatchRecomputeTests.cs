@@ -1,0 +1,231 @@
+using System.Globalization;
+using System.Text.Json;
+using LambdaPlatform.Batch.Master;
+using LambdaPlatform.Batch.Recompute;
+using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Schemas.Views;
+
+namespace LambdaPlatform.Batch.Tests;
+
+/// <summary>
+/// The batch recompute over a real Parquet master dataset with real chDB: batch rows equal an independent
+/// exact computation over the distinct events; runs are idempotent and survive a crash mid-run; a late
+/// event makes its day dirty and the next run corrects it; a view added later is backfilled.
+/// </summary>
+[Collection(ArchiveCollection.Name)]
+public sealed class BatchRecomputeTests : IAsyncLifetime
+{
+    private static readonly DateTime Day0 = new(2026, 10, 1, 0, 0, 0, DateTimeKind.Utc);
+    private static readonly EventSchemaRegistry Schemas = EventSchemaRegistry.LoadDefault();
+
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "batch-" + Guid.NewGuid().ToString("N"));
+    private readonly FixedClock _clock = new(Day0.AddDays(5));
+    private ChDbClickHouse _clickHouse = null!;
+    private MasterDataset _master = null!;
+    private long _nextOffset;
+
+    public async Task InitializeAsync()
+    {
+        _clickHouse = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(_root, "chdb") });
+        _master = new MasterDataset(_root, _clock);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _clickHouse.DisposeAsync();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    private static IReadOnlyList<ViewDefinition> ShippedViews => ViewLoader.LoadAll(ViewLoader.DefaultDirectory(), Schemas);
+
+    [Fact]
+    public async Task Run_GivesExactRowsOverDistinctEvents_AndAdvancesW()
+    {
+        var events = await ArchiveAsync(Generate(seed: 1, days: 3, perDay: 3_000, duplicateEvery: 20));
+        using var recompute = new BatchRecompute(_clickHouse, _clickHouse, ShippedViews, new BatchOptions { DataRoot = _root }, _clock);
+        var results = await recompute.RunAsync();
+
+        Assert.Equal(6, results.Count); // 2 views x 3 closed days
+        Assert.Equal(events.Count(e => e.EventType == "user.action.checkout"), results.Where(r => r.View == "checkout_revenue").Sum(r => r.RowsIn));
+        await AssertExactAsync(events);
+        Assert.Equal(Day0.AddDays(3), await recompute.ReadWatermarkAsync(new ViewSql(ShippedViews[0])));
+    }
+
+    [Fact]
+    public async Task Run_IsIdempotent_AndACrashMidRunLeavesThePreviousStateInPlace()
+    {
+        var events = await ArchiveAsync(Generate(seed: 2, days: 3, perDay: 2_000, duplicateEvery: 0));
+        using var recompute = new BatchRecompute(_clickHouse, _clickHouse, ShippedViews, new BatchOptions { DataRoot = _root }, _clock);
+
+        // A run killed after its first view-day: that day is loaded and W covers it, nothing else moved.
+        using var crash = new CancellationTokenSource();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => recompute.RunAsync(progress: new Synchronous(p => crash.Cancel()), cancellationToken: crash.Token));
+        var afterCrash = await SnapshotAsync();
+        Assert.True(afterCrash.Count > 0);
+
+        await recompute.RunAsync();
+        var first = await SnapshotAsync();
+        await recompute.RunAsync(day: DateOnly.FromDateTime(Day0)); // an explicit re-run of a day
+        await recompute.RunAsync();
+        Assert.Equal(first, await SnapshotAsync());
+        await AssertExactAsync(events);
+    }
+
+    [Fact]
+    public async Task LateEvent_MakesItsDayDirty_AndTheNextRunCorrectsIt()
+    {
+        var events = await ArchiveAsync(Generate(seed: 3, days: 2, perDay: 1_000, duplicateEvery: 0));
+        using var recompute = new BatchRecompute(_clickHouse, _clickHouse, ShippedViews, new BatchOptions { DataRoot = _root }, _clock);
+        await recompute.RunAsync();
+        var checkout = new ViewSql(ShippedViews.Single(v => v.Name == "checkout_revenue"));
+        Assert.Empty(await recompute.DaysToRunAsync(checkout));
+
+        // A straggler for the first (finished) day arrives later.
+        var generator = new EventGenerator(new EventGeneratorOptions { Seed = 99 });
+        var straggler = generator.Next("user.action.checkout", Day0.AddHours(12).AddSeconds(17));
+        events.AddRange(await ArchiveAsync([straggler]));
+        Assert.Equal([DateOnly.FromDateTime(Day0)], await recompute.DaysToRunAsync(checkout));
+
+        var results = await recompute.RunAsync();
+        Assert.All(results, r => Assert.Equal(DateOnly.FromDateTime(Day0), r.Day));
+        await AssertExactAsync(events);
+        Assert.Equal(Day0.AddDays(2), await recompute.ReadWatermarkAsync(checkout));
+    }
+
+    [Fact]
+    public async Task ViewAddedLater_IsBackfilledOverTheWholeHistory()
+    {
+        var events = await ArchiveAsync(Generate(seed: 4, days: 3, perDay: 1_000, duplicateEvery: 0));
+        using (var first = new BatchRecompute(_clickHouse, _clickHouse, ShippedViews, new BatchOptions { DataRoot = _root }, _clock))
+        {
+            await first.RunAsync();
+        }
+
+        var carts = ViewLoader.Parse("""
+            view: cart_adds
+            events: [user.action.add_to_cart]
+            bucket: 1d
+            dimensions:
+              store: payload.location
+            measures:
+              adds: count
+              quantity: sum(payload.quantity)
+            """, "cart_adds.yaml", Schemas);
+        using var later = new BatchRecompute(_clickHouse, _clickHouse, [.. ShippedViews, carts], new BatchOptions { DataRoot = _root }, _clock);
+        var results = await later.RunAsync();
+        Assert.Equal(3, results.Count(r => r.View == "cart_adds"));
+        Assert.DoesNotContain(results, r => r.View != "cart_adds");
+
+        var truth = events.Where(e => e.EventType == "user.action.add_to_cart")
+            .GroupBy(e => (e.Timestamp.Date, Payload(e).GetProperty("location").GetString()))
+            .ToDictionary(g => $"{g.Key.Date:yyyy-MM-dd HH:mm:ss}\t{g.Key.Item2}", g => (g.Count(), g.Sum(e => Payload(e).GetProperty("quantity").GetInt32())));
+        var rows = await QueryAsync("SELECT bucket, store, adds, quantity FROM cart_adds_batch ORDER BY bucket, store");
+        Assert.Equal(truth.Count, rows.Count);
+        foreach (var r in rows)
+        {
+            Assert.Equal(truth[$"{r[0]}\t{r[1]}"], (int.Parse(r[2], CultureInfo.InvariantCulture), (int)double.Parse(r[3], CultureInfo.InvariantCulture)));
+        }
+    }
+
+    private async Task AssertExactAsync(List<GeneratedEvent> events)
+    {
+        var distinct = events.DistinctBy(e => e.EventId).ToList();
+        var activity = distinct.GroupBy(e => $"{Floor(e.Timestamp, TimeSpan.FromHours(1)):yyyy-MM-dd HH:mm:ss}\t{e.EventType}\t{Root(e).GetProperty("metadata").GetProperty("source").GetString()}")
+            .ToDictionary(g => g.Key, g => $"{g.Count()}\t{g.Select(e => e.UserId).Distinct().Count()}");
+        var activityRows = await QueryAsync("SELECT bucket, eventType, source, events, users FROM activity_by_type_batch ORDER BY bucket, eventType, source");
+        Assert.Equal(activity.Count, activityRows.Count);
+        foreach (var r in activityRows)
+        {
+            Assert.Equal(activity[$"{r[0]}\t{r[1]}\t{r[2]}"], $"{r[3]}\t{r[4]}");
+        }
+
+        var checkout = distinct.Where(e => e.EventType == "user.action.checkout")
+            .GroupBy(e => $"{Floor(e.Timestamp, TimeSpan.FromMinutes(1)):yyyy-MM-dd HH:mm:ss}\t{Payload(e).GetProperty("location").GetString()}")
+            .ToDictionary(g => g.Key, g => (
+                Orders: g.Count(),
+                Revenue: g.Sum(e => Payload(e).GetProperty("cartValue").GetDecimal()),
+                Buyers: g.Select(e => e.UserId).Distinct().Count(),
+                P99: g.Select(e => Payload(e).GetProperty("cartValue").GetDouble()).Order().ElementAt((int)Math.Floor(0.99 * (g.Count() - 1)))));
+        var checkoutRows = await QueryAsync("SELECT bucket, store, orders, revenue, buyers, p99_cart FROM checkout_revenue_batch ORDER BY bucket, store");
+        Assert.Equal(checkout.Count, checkoutRows.Count);
+        foreach (var r in checkoutRows)
+        {
+            var t = checkout[$"{r[0]}\t{r[1]}"];
+            Assert.Equal(t.Orders, int.Parse(r[2], CultureInfo.InvariantCulture));
+            Assert.Equal((double)t.Revenue, double.Parse(r[3], CultureInfo.InvariantCulture), 6);
+            Assert.Equal(t.Buyers, int.Parse(r[4], CultureInfo.InvariantCulture));
+            Assert.Equal(t.P99, double.Parse(r[5], CultureInfo.InvariantCulture));
+        }
+    }
+
+    private async Task<List<string>> SnapshotAsync() =>
+        [.. (await QueryAsync("SELECT * FROM checkout_revenue_batch ORDER BY bucket, store")).Select(r => string.Join('|', r)),
+         .. (await QueryAsync("SELECT * FROM activity_by_type_batch ORDER BY bucket, eventType, source")).Select(r => string.Join('|', r)),
+         .. (await QueryAsync("SELECT view, max(watermark) FROM lambda_watermarks GROUP BY view ORDER BY view")).Select(r => string.Join('|', r))];
+
+    private async Task<List<string[]>> QueryAsync(string sql)
+    {
+        await using var stream = await _clickHouse.QueryAsync(sql, "TabSeparated");
+        using var reader = new StreamReader(stream);
+        return [.. (await reader.ReadToEndAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))];
+    }
+
+    private static List<GeneratedEvent> Generate(int seed, int days, int perDay, int duplicateEvery)
+    {
+        var generator = new EventGenerator(new EventGeneratorOptions { Seed = seed, Users = 500 });
+        var events = new List<GeneratedEvent>();
+        for (var d = 0; d < days; d++)
+        {
+            for (var i = 0; i < perDay; i++)
+            {
+                var e = generator.Next(Day0.AddDays(d).AddSeconds(i * (86_000.0 / perDay)));
+                events.Add(e);
+                if (duplicateEvery > 0 && i % duplicateEvery == 0)
+                {
+                    events.Add(e);
+                }
+            }
+        }
+
+        return events;
+    }
+
+    /// <summary>Publishes events as master-dataset files (one per partition and hour), as the archiver does.</summary>
+    private async Task<List<GeneratedEvent>> ArchiveAsync(List<GeneratedEvent> events)
+    {
+        var decoder = new EventDecoder(Schemas, new EventDecoderOptions { Clock = _clock });
+        foreach (var hour in events.GroupBy(e => HourKey.Of(e.Timestamp)))
+        {
+            var buffer = new MasterEventBuffer();
+            var first = _nextOffset;
+            foreach (var e in hour)
+            {
+                Assert.True(decoder.TryDecode(e.Json, out var decoded, out _));
+                buffer.Add(decoded!, 0, _nextOffset++);
+            }
+
+            Directory.CreateDirectory(_master.HourPath(hour.Key));
+            await MasterParquet.WriteFileAsync(buffer, _master.FilePath(hour.Key, 0, new OffsetRange(first, _nextOffset - 1)));
+        }
+
+        await _master.MarkChangedAsync(events.Select(e => DateOnly.FromDateTime(e.Timestamp)).Distinct());
+        return events;
+    }
+
+    private static JsonElement Root(GeneratedEvent e) => JsonDocument.Parse(e.Json).RootElement;
+
+    private static JsonElement Payload(GeneratedEvent e) => Root(e).GetProperty("payload");
+
+    private static DateTime Floor(DateTime t, TimeSpan size) => new(t.Ticks - (t.Ticks % size.Ticks), DateTimeKind.Utc);
+
+    private sealed class Synchronous(Action<BatchProgress> report) : IProgress<BatchProgress>
+    {
+        public void Report(BatchProgress value) => report(value);
+    }
+
+    private sealed class FixedClock(DateTime now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => new(now);
+    }
+}

@@ -130,7 +130,7 @@ public sealed class SpeedConsumer : BackgroundService
                         continue;
                     }
 
-                    _metrics.EventsIn.Add(1);
+                    _metrics.EventsIn.Add(1, new KeyValuePair<string, object?>("partition", record.Partition.Value));
                     _positions[record.TopicPartition] = new TopicPartitionOffset(record.TopicPartition, record.Offset + 1);
                     Schemas.Validation.Violation? violation;
                     if (record.Message.Value is not { } value)
@@ -143,7 +143,7 @@ public sealed class SpeedConsumer : BackgroundService
                         continue;
                     }
 
-                    _metrics.Invalid.Add(1, new KeyValuePair<string, object?>("rule", violation!.Rule));
+                    _metrics.Invalid.Add(1, new KeyValuePair<string, object?>("rule", violation!.Rule), new KeyValuePair<string, object?>("partition", record.Partition.Value));
                     deadLetters.Publish(record, violation);
                 }
 
@@ -181,6 +181,16 @@ public sealed class SpeedConsumer : BackgroundService
         foreach (var c in batch)
         {
             _metrics.Freshness.Record((visibleAt - c.Event.Timestamp).TotalSeconds);
+        }
+
+        // Consumer lag per partition: the broker's high watermark (from the last fetch) minus the next offset to read.
+        foreach (var position in positions.Values)
+        {
+            var watermarks = consumer.GetWatermarkOffsets(position.TopicPartition);
+            if (watermarks.High.Value >= 0)
+            {
+                _metrics.SetLag(position.Partition.Value, Math.Max(0, watermarks.High.Value - position.Offset.Value));
+            }
         }
 
         try

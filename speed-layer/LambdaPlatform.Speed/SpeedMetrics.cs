@@ -24,8 +24,11 @@ public sealed class SpeedMetrics : IDisposable
         Counted = _meter.CreateCounter<long>("lambda.speed.counted", "{event}", "Events counted into a real-time view, by view.");
         Flushes = _meter.CreateCounter<long>("lambda.speed.flushes", "{flush}", "Durable flushes followed by an offset commit.");
         FlushFailures = _meter.CreateCounter<long>("lambda.speed.flush_failures", "{flush}", "Flushes that failed and will be retried.");
-        FlushDuration = _meter.CreateHistogram<double>("lambda.speed.flush.duration", "s", "Time to write one batch to every sink.");
-        Freshness = _meter.CreateHistogram<double>("lambda.speed.freshness", "s", "Event time to visible in ClickHouse, per flushed event batch (newest event).");
+        FlushDuration = _meter.CreateHistogram<double>("lambda.speed.flush.duration", "s", "Time to write one batch to every sink.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10] });
+        Freshness = _meter.CreateHistogram<double>("lambda.speed.freshness", "s", "Event time to visible in ClickHouse, per event.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300, 3600] });
+        _meter.CreateObservableGauge("lambda.speed.consumer_lag", ObserveLag, "{record}", "Records behind the partition's high watermark after the last flush.");
     }
 
     /// <summary>Records read from Kafka.</summary>
@@ -54,6 +57,14 @@ public sealed class SpeedMetrics : IDisposable
 
     /// <summary>End-to-end freshness in seconds.</summary>
     public Histogram<double> Freshness { get; }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, long> _lag = new();
+
+    /// <summary>Records the consumer lag of a partition (records behind its high watermark).</summary>
+    public void SetLag(int partition, long records) => _lag[partition] = records;
+
+    private IEnumerable<Measurement<long>> ObserveLag() =>
+        _lag.Select(kv => new Measurement<long>(kv.Value, new KeyValuePair<string, object?>("partition", kv.Key)));
 
     /// <inheritdoc />
     public void Dispose() => _meter.Dispose();

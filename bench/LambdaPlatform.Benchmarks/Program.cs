@@ -8,6 +8,11 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using LambdaPlatform.Benchmarks;
 
 // `make bench`: runs every benchmark, prints a table of figures and writes artifacts/bench.json.
+if (args.Length == 2 && args[0] == ApiEndToEnd.ChildFlag)
+{
+    return await ApiEndToEnd.ChildAsync(args[1]);
+}
+
 var output = args.Length > 0 ? args[0] : Path.Combine("artifacts", "bench.json");
 var figures = new List<BenchFigure>();
 
@@ -22,19 +27,46 @@ var config = ManualConfig.Create(DefaultConfig.Instance)
     .WithOptions(ConfigOptions.DisableLogFile)
     .WithArtifactsPath(Path.Combine(Path.GetTempPath(), "lambdaplatform-bdn"));
 
-var decode = BenchmarkRunner.Run<DecodeBenchmarks>(config);
-var parse = PerSecond(decode, nameof(DecodeBenchmarks.Parse), "parse.events_per_s");
-figures.Add(parse);
-figures.Add(PerSecond(decode, nameof(DecodeBenchmarks.DecodeAndValidate), "validate.events_per_s").ComparedWith(parse));
+// LAMBDA_BENCH_E2E_ONLY=1 skips the BenchmarkDotNet figures (quick runs of the end-to-end harnesses).
+if (Environment.GetEnvironmentVariable("LAMBDA_BENCH_E2E_ONLY") != "1")
+{
+    var decode = BenchmarkRunner.Run<DecodeBenchmarks>(config);
+    var parse = PerSecond(decode, nameof(DecodeBenchmarks.Parse), "parse.events_per_s");
+    figures.Add(parse);
+    figures.Add(PerSecond(decode, nameof(DecodeBenchmarks.DecodeAndValidate), "validate.events_per_s").ComparedWith(parse));
 
-var speed = BenchmarkRunner.Run<SpeedBenchmarks>(config);
-figures.Add(PerSecond(speed, nameof(SpeedBenchmarks.DecodeDedupeAggregate), "speed.cpu.events_per_s").ComparedWith(parse));
+    var speed = BenchmarkRunner.Run<SpeedBenchmarks>(config);
+    figures.Add(PerSecond(speed, nameof(SpeedBenchmarks.DecodeDedupeAggregate), "speed.cpu.events_per_s").ComparedWith(parse));
 
-var archive = BenchmarkRunner.Run<ArchiveBenchmarks>(config);
-var snappy = PerSecond(archive, nameof(ArchiveBenchmarks.WriteSnappy), "archive.snappy.events_per_s");
-figures.Add(snappy);
-figures.Add(PerSecond(archive, nameof(ArchiveBenchmarks.WriteZstd), "archive.events_per_s").ComparedWith(snappy));
-figures.Add(new BenchFigure("archive.bytes_per_event", await ArchiveBenchmarks.MeasureBytesPerEventAsync(LambdaPlatform.Batch.Master.MasterCompression.Zstd), "bytes"));
+    var archive = BenchmarkRunner.Run<ArchiveBenchmarks>(config);
+    var snappy = PerSecond(archive, nameof(ArchiveBenchmarks.WriteSnappy), "archive.snappy.events_per_s");
+    figures.Add(snappy);
+    figures.Add(PerSecond(archive, nameof(ArchiveBenchmarks.WriteZstd), "archive.events_per_s").ComparedWith(snappy));
+    figures.Add(new BenchFigure("archive.bytes_per_event", await ArchiveBenchmarks.MeasureBytesPerEventAsync(LambdaPlatform.Batch.Master.MasterCompression.Zstd), "bytes"));
+}
+
+// End to end (several threads each): run on every core, then pin again.
+using (Harness.AllCores())
+{
+    // The platform host opens its own chDB: a child process, so this one keeps a single chDB data path.
+    figures.AddRange(await ApiEndToEnd.RunInChildAsync());
+
+    var chdbPath = Path.Combine(Path.GetTempPath(), "lambdaplatform-bench-chdb-" + Guid.NewGuid().ToString("N"));
+    var schemas = LambdaPlatform.Schemas.Events.EventSchemaRegistry.LoadDefault();
+    await using (var chdb = await LambdaPlatform.ClickHouse.ChDbClickHouse.CreateAsync(new LambdaPlatform.ClickHouse.ChDbOptions { DataPath = chdbPath }))
+    {
+        figures.AddRange(await new SpeedEndToEnd(chdb, schemas).RunAsync());
+        figures.AddRange(await new BatchEndToEnd(chdb, schemas).RunAsync());
+    }
+
+    try
+    {
+        Directory.Delete(chdbPath, recursive: true);
+    }
+    catch (IOException)
+    {
+    }
+}
 
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
 await File.WriteAllTextAsync(output, JsonSerializer.Serialize(figures, new JsonSerializerOptions { WriteIndented = true }));
@@ -48,6 +80,7 @@ foreach (var f in figures)
 }
 
 Console.WriteLine($"wrote {Path.GetFullPath(output)}");
+return 0;
 
 static BenchFigure PerSecond(Summary summary, string method, string name)
 {

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using LambdaPlatform.Cli.Hosting;
+using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Serving.Views;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Primitives;
+
+namespace LambdaPlatform.Benchmarks;
+
+/// <summary>
+/// The HTTP API over a day of 1-minute checkout buckets: cached and uncached GETs against the same SQL run
+/// directly on the host's ClickHouse. The platform host opens its own chDB, so this runs in a child process
+/// (the bench process keeps one chDB data path).
+/// </summary>
+internal static class ApiEndToEnd
+{
+    public const string ChildFlag = "--api-child";
+    private const int Requests = 2_000;
+    private const string Store = "berlin";
+
+    /// <summary>Runs <see cref="ChildAsync"/> in a child process and returns its figures.</summary>
+    public static async Task<List<BenchFigure>> RunInChildAsync()
+    {
+        var output = Path.Combine(Path.GetTempPath(), "lambdaplatform-bench-api-" + Guid.NewGuid().ToString("N") + ".json");
+        var self = Environment.ProcessPath!;
+        var start = new ProcessStartInfo(self) { UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(ApiEndToEnd).Assembly.Location);
+        }
+
+        start.ArgumentList.Add(ChildFlag);
+        start.ArgumentList.Add(output);
+        using var child = Process.Start(start)!;
+        await child.WaitForExitAsync();
+        if (child.ExitCode != 0 || !File.Exists(output))
+        {
+            throw new InvalidOperationException($"the API benchmark child failed (exit {child.ExitCode})");
+        }
+
+        var figures = JsonSerializer.Deserialize<List<BenchFigure>>(await File.ReadAllTextAsync(output))!;
+        File.Delete(output);
+        return figures;
+    }
+
+    public static async Task<int> ChildAsync(string output)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "lambdaplatform-bench-api-" + Guid.NewGuid().ToString("N"));
+        var port = FreePort();
+        var figures = new List<BenchFigure>();
+        try
+        {
+            await using (var host = await PlatformHost.StartAsync(new UpOptions { DataDirectory = data, Http = $"127.0.0.1:{port}" }))
+            {
+                figures = await MeasureAsync(host, port);
+            }
+
+            await File.WriteAllTextAsync(output, JsonSerializer.Serialize(figures));
+            return 0;
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(data, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private static async Task<List<BenchFigure>> MeasureAsync(PlatformHost host, int port)
+    {
+        var clickHouse = host.App.Services.GetRequiredService<IClickHouse>();
+        var views = host.App.Services.GetRequiredService<IReadOnlyList<ViewDefinition>>();
+        var view = new ViewSql(views.Single(v => v.Name == "checkout_revenue"));
+        var dayEnd = DateTime.UtcNow.AddTicks(-(DateTime.UtcNow.Ticks % TimeSpan.TicksPerMinute));
+        var dayStart = dayEnd.AddDays(-1);
+        await LoadDayAsync(clickHouse, view, dayStart, dayEnd);
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        string Url(DateTime to) => $"/v1/views/checkout_revenue?store={Store}&from={Iso(dayStart)}&to={Iso(to)}";
+
+        // Check the answer covers the day, and warm up every path.
+        using (var doc = JsonDocument.Parse(await http.GetStringAsync(Url(dayEnd))))
+        {
+            var rows = doc.RootElement.GetProperty("rows").GetArrayLength();
+            Harness.Log($"API answer for {Store} over the day: {rows} rows");
+            if (rows != 1440)
+            {
+                throw new InvalidOperationException($"expected 1440 one-minute buckets, got {rows}");
+            }
+        }
+
+        for (var i = 0; i < 100; i++)
+        {
+            await GetAsync(http, Url(dayEnd.AddSeconds(-i - 1)));
+        }
+
+        var cached = await TimeAllAsync(_ => GetAsync(http, Url(dayEnd)));
+        var uncached = await TimeAllAsync(i => GetAsync(http, Url(dayEnd.AddSeconds(i + 1))));
+
+        var (query, _, problem) = ViewQuery.Parse(view, new QueryCollection(new Dictionary<string, StringValues>
+        {
+            ["store"] = Store, ["from"] = Iso(dayStart), ["to"] = Iso(dayEnd),
+        }), DateTime.UtcNow);
+        var sql = query?.ToSql() ?? throw new InvalidOperationException(problem);
+        for (var i = 0; i < 50; i++)
+        {
+            await DirectAsync(clickHouse, sql);
+        }
+
+        var direct = await TimeAllAsync(_ => DirectAsync(clickHouse, sql));
+
+        var figures = new List<BenchFigure>();
+        var directP99 = new BenchFigure("direct.query.p99_ms", Harness.Percentile(direct.Ms, 0.99), "ms");
+        figures.Add(directP99);
+        figures.Add(new BenchFigure("direct.query.p50_ms", Harness.Percentile(direct.Ms, 0.50), "ms"));
+        foreach (var (name, run) in new[] { ("api.cached", cached), ("api.uncached", uncached) })
+        {
+            figures.Add(new BenchFigure(name + ".p99_ms", Harness.Percentile(run.Ms, 0.99), "ms").ComparedWith(directP99));
+            figures.Add(new BenchFigure(name + ".p50_ms", Harness.Percentile(run.Ms, 0.50), "ms"));
+            figures.Add(new BenchFigure(name + ".p999_ms", Harness.Percentile(run.Ms, 0.999), "ms"));
+            figures.Add(new BenchFigure(name + ".requests_per_s", run.PerSecond, "req/s"));
+        }
+
+        return figures;
+    }
+
+    /// <summary>One day of 1-minute buckets for every store, loaded as batch rows below the watermark W = day end.</summary>
+    private static async Task LoadDayAsync(IClickHouse clickHouse, ViewSql view, DateTime dayStart, DateTime dayEnd)
+    {
+        foreach (var statement in view.CreateServingObjects)
+        {
+            await clickHouse.ExecuteAsync(statement);
+        }
+
+        var start = ToUnix(dayStart);
+        await clickHouse.ExecuteAsync($"""
+            INSERT INTO {view.BatchTable} (bucket, store, orders, revenue, buyers, p99_cart)
+            SELECT toDateTime({start} + intDiv(number, 8) * 60, 'UTC'),
+                   ['berlin', 'paris', 'london', 'madrid', 'rome', 'vienna', 'amsterdam', 'warsaw'][(number % 8) + 1],
+                   toUInt64(10 + number % 17), 100.5 + number % 300, toUInt64(5 + number % 11), 250.25 + number % 100
+            FROM numbers({1440 * 8})
+            """);
+        await clickHouse.ExecuteAsync($"INSERT INTO {view.WatermarkTableName} (view, watermark, updatedAt) VALUES ({ViewSql.Literal(view.View.Name)}, toDateTime({ToUnix(dayEnd)}, 'UTC'), now())");
+    }
+
+    private static async Task GetAsync(HttpClient http, string url)
+    {
+        using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        await using var body = await response.Content.ReadAsStreamAsync();
+        await body.CopyToAsync(Stream.Null);
+    }
+
+    private static async Task DirectAsync(IClickHouse clickHouse, string sql)
+    {
+        await using var stream = await clickHouse.QueryAsync(sql, "TabSeparated");
+        await stream.CopyToAsync(Stream.Null);
+    }
+
+    private static async Task<(List<double> Ms, double PerSecond)> TimeAllAsync(Func<int, Task> request)
+    {
+        var ms = new List<double>(Requests);
+        var total = Stopwatch.StartNew();
+        for (var i = 0; i < Requests; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await request(i);
+            ms.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+
+        return (ms, Requests / total.Elapsed.TotalSeconds);
+    }
+
+    private static string Iso(DateTime t) => t.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+
+    private static long ToUnix(DateTime t) => (long)(t - DateTime.UnixEpoch).TotalSeconds;
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

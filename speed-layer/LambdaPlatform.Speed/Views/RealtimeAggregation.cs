@@ -82,7 +82,7 @@ public sealed class RealtimeAggregation
     public AggregationResult Aggregate(IReadOnlyList<ConsumedEvent> batch, Func<string, int, long>? flushedThrough = null, Func<string, DateTime>? batchWatermark = null)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var result = new AggregationResult(_views.Length);
+        var result = new AggregationResult(_views.Length, batch.Count);
         var positions = new Dictionary<int, (long First, long Last)>();
         foreach (var c in batch)
         {
@@ -98,7 +98,7 @@ public sealed class RealtimeAggregation
         }
 
         var newest = new Dictionary<int, DateTime>(_newestEventTime);
-        var seen = new HashSet<Guid>();
+        var seen = new HashSet<Guid>(batch.Count);
         var rented = new FieldValue[16];
         foreach (var c in batch)
         {
@@ -267,8 +267,9 @@ public sealed class RealtimeAggregation
 /// <summary>What <see cref="RealtimeAggregation.Aggregate"/> produced for one batch.</summary>
 public sealed class AggregationResult
 {
-    internal AggregationResult(int views)
+    internal AggregationResult(int views, int events)
     {
+        NewIds = new List<Guid>(events);
         Rows = new IReadOnlyList<object?[]>[views];
         Counted = new long[views];
         Late = new long[views];
@@ -286,7 +287,7 @@ public sealed class AggregationResult
     /// <summary>Duplicates removed (same eventId seen before within the window).</summary>
     public long Duplicates { get; internal set; }
 
-    internal List<Guid> NewIds { get; } = [];
+    internal List<Guid> NewIds { get; }
 
     internal Dictionary<int, DateTime> NewestEventTime { get; set; } = [];
 }

@@ -27,6 +27,25 @@ public sealed class ChDbProcessTests(ChDbFixture fixture)
     }
 
     [Fact]
+    public async Task SignalHandlers_StayTheRuntimes_WhenChDbConnectedQueriedAndOpenedPooledConnections()
+    {
+        await using var backend = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = fixture.DataPath, MaxConcurrentQueries = 3 });
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => backend.ExecuteAsync("SELECT sleep(0.2)")));
+        var table = "signals_" + Guid.NewGuid().ToString("N");
+        await backend.ExecuteAsync($"CREATE TABLE {table} (k UInt64) ENGINE = MergeTree() ORDER BY k");
+        await backend.InsertAsync(table, [new("k", "UInt64")], [[1UL]]);
+
+        var library = Path.GetFileName(backend.LibraryPath);
+        var taken = Enumerable.Range(1, 64)
+            .Select(signal => (signal, handler: NativeSignals.Handler(signal)))
+            .Where(s => s.handler is { } handler && NativeSignals.Owner(handler) == library)
+            .Select(s => s.signal)
+            .ToList();
+
+        Assert.True(taken.Count == 0, $"signals still handled by {library}: {string.Join(", ", taken)}");
+    }
+
+    [Fact]
     public async Task Query_RunsOneStatementAtATime_WhenStatementsShareOneChDbConnection()
     {
         var native = ChDbNative.Load(new ChDbOptions { DataPath = fixture.DataPath });

@@ -43,9 +43,13 @@ public static class UpCommand
                   ./lambda produce --file events.jsonl
                 Ctrl-C stops.
                 """);
+            // The web host's ConsoleLifetime takes SIGINT, SIGTERM and SIGQUIT once it has started: it cancels the
+            // default termination and only stops the application, so wait for that as well as for the invocation's
+            // token (System.CommandLine 2.0.0 cancels it on signals only when ProcessTerminationTimeout is set).
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, host.App.Lifetime.ApplicationStopping);
             try
             {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
+                await Task.Delay(Timeout.Infinite, stop.Token);
             }
             catch (OperationCanceledException)
             {

@@ -22,9 +22,9 @@ namespace LambdaPlatform.ClickHouse;
 /// <item>A running statement cannot be interrupted: cancellation is honoured only until the statement starts.</item>
 /// </list>
 /// <para>
-/// Loading chDB replaces the process's handlers of fatal signals, which would turn the next
-/// <see cref="NullReferenceException"/> into a crash; the runtime's handlers are restored around every
-/// <c>chdb_connect</c>. All connections are closed when the last instance is disposed, and at process exit.
+/// Loading chDB replaces the process's handlers of fatal signals (and SIGTSTP, SIGSYS, SIGRTMIN), which would turn
+/// the next <see cref="NullReferenceException"/> into a crash; <see cref="ChDbSignals"/> puts the runtime's back after
+/// every <c>chdb_connect</c>/<c>chdb_close_conn</c> and checks them after every query. All connections are closed when the last instance is disposed, and at process exit.
 /// </para>
 /// <para>Thread-safe. Dispose waits for this instance's running statements.</para>
 /// </remarks>

@@ -7,7 +7,7 @@ namespace LambdaPlatform.ClickHouse;
 /// <c>chdb_connect</c> returns a <c>chdb_connection*</c>; queries take the dereferenced <c>chdb_connection</c>;
 /// <c>chdb_close_conn</c> takes the pointer again. The library is never unloaded.
 /// </summary>
-internal sealed unsafe partial class ChDbNative
+internal sealed unsafe class ChDbNative
 {
     private static readonly Lock Gate = new();
     private static ChDbNative? loaded;
@@ -20,9 +20,10 @@ internal sealed unsafe partial class ChDbNative
     private readonly delegate* unmanaged<nint, byte*> resultError;
     private readonly delegate* unmanaged<nint, void> destroyResult;
 
-    private ChDbNative(string path, nint handle)
+    private ChDbNative(string path, nint handle, ChDbSignals signals)
     {
         LibraryPath = path;
+        Signals = signals;
         connect = (delegate* unmanaged<int, byte**, nint*>)Export(handle, "chdb_connect");
         closeConnection = (delegate* unmanaged<nint*, void>)Export(handle, "chdb_close_conn");
         queryN = (delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nint>)Export(handle, "chdb_query_n");
@@ -34,6 +35,9 @@ internal sealed unsafe partial class ChDbNative
 
     /// <summary>Full path of the loaded <c>libchdb.so</c>.</summary>
     public string LibraryPath { get; }
+
+    /// <summary>Keeps the runtime's signal handlers in place around chDB's calls.</summary>
+    public ChDbSignals Signals { get; }
 
     /// <summary>Loads the library named by <paramref name="options"/> (once per process).</summary>
     /// <exception cref="ClickHouseException">The library is missing, unloadable, or another copy is loaded already.</exception>
@@ -63,25 +67,31 @@ internal sealed unsafe partial class ChDbNative
                 throw new ClickHouseException("The embedded chDB backend runs on Linux only (libchdb.so).", null, null, false);
             }
 
+            var signals = new ChDbSignals();
             nint handle;
-            try
+            using (var scope = signals.Enter())
             {
-                handle = NativeLibrary.Load(path);
-            }
-            catch (DllNotFoundException e)
-            {
-                throw new ClickHouseException($"chDB library '{path}' ({source}) exists but could not be loaded: {e.Message}", null, null, false, e);
+                try
+                {
+                    handle = NativeLibrary.Load(path);
+                }
+                catch (DllNotFoundException e)
+                {
+                    throw new ClickHouseException($"chDB library '{path}' ({source}) exists but could not be loaded: {e.Message}", null, null, false, e);
+                }
+
+                loaded = new ChDbNative(path, handle, signals);
+                signals.Attach((nint)loaded.connect);
             }
 
-            loaded = new ChDbNative(path, handle);
             return loaded;
         }
     }
 
     /// <summary>
-    /// Opens a connection on <paramref name="dataPath"/>. chDB installs its own handlers for fatal signals when it
-    /// starts, which would turn the runtime's next NullReferenceException (a SIGSEGV the runtime handles) into a
-    /// crash; the runtime's handlers are therefore saved before and restored right after.
+    /// Opens a connection on <paramref name="dataPath"/>. chDB installs its own handlers for fatal signals (and
+    /// SIGTSTP, SIGSYS, SIGRTMIN) when it starts, which would turn the runtime's next NullReferenceException (a
+    /// SIGSEGV the runtime handles) into a crash; <see cref="ChDbSignals"/> puts the runtime's back right after.
     /// </summary>
     /// <returns>The <c>chdb_connection*</c>, or zero when chDB refused (e.g. another data path is open).</returns>
     public nint Connect(string dataPath)
@@ -95,7 +105,7 @@ internal sealed unsafe partial class ChDbNative
                 pointers[i] = Marshal.StringToCoTaskMemUTF8(arguments[i]);
             }
 
-            using var saved = SignalHandlers.Save();
+            using var scope = Signals.Enter();
             fixed (nint* argv = pointers)
             {
                 return (nint)connect(arguments.Length, (byte**)argv);
@@ -118,7 +128,7 @@ internal sealed unsafe partial class ChDbNative
             return;
         }
 
-        using var saved = SignalHandlers.Save();
+        using var scope = Signals.Enter();
         closeConnection((nint*)connection);
     }
 
@@ -132,6 +142,8 @@ internal sealed unsafe partial class ChDbNative
         {
             raw = queryN(*(nint*)connection, q, (nuint)query.Length, f, (nuint)format.Length);
         }
+
+        Signals.Check();
 
         var result = new ChDbResultHandle(this, raw);
         if (raw == 0)
@@ -164,73 +176,6 @@ internal sealed unsafe partial class ChDbNative
         NativeLibrary.TryGetExport(handle, name, out var address)
             ? address
             : throw new ClickHouseException($"The loaded libchdb.so does not export {name}; chDB {ChDbOptions.LibraryVersion} is required.", null, null, false);
-
-    /// <summary>Saves the process's handlers of the signals chDB replaces, and restores them on dispose.</summary>
-    private sealed class SignalHandlers : IDisposable
-    {
-        // SIGINT SIGQUIT SIGILL SIGTRAP SIGABRT SIGBUS SIGFPE SIGUSR1 SIGSEGV SIGUSR2 SIGPIPE SIGTERM SIGCHLD (Linux numbers).
-        private static readonly int[] Signals = [2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 15, 17];
-
-        // struct sigaction is 152 bytes on x86_64 glibc; kept opaque with room to spare.
-        private const int SigactionSize = 256;
-        private static readonly Lock SignalGate = new();
-        private readonly byte[] saved = new byte[Signals.Length * SigactionSize];
-
-        private SignalHandlers()
-        {
-        }
-
-        // .NET installs its SIGCHLD handler lazily, on the first Process.Start; when that happens between Save and
-        // Dispose (e.g. a test starting clickhouse-server while chDB connects), Dispose put back the handler saved
-        // before it, and the process never learnt that its children exited (WaitForExit hung). Registering for
-        // SIGCHLD installs .NET's handler (and SIGINT/SIGQUIT's) now, before anything is saved; the registration
-        // lives as long as the process and only observes (it never cancels the default handling).
-        private static PosixSignalRegistration? childSignal;
-
-        public static SignalHandlers Save()
-        {
-            SignalGate.Enter();
-            if (childSignal is null && !OperatingSystem.IsWindows())
-            {
-                childSignal = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, static _ => { });
-            }
-
-            var handlers = new SignalHandlers();
-            fixed (byte* buffer = handlers.saved)
-            {
-                for (var i = 0; i < Signals.Length; i++)
-                {
-                    if (Libc.sigaction(Signals[i], null, buffer + (i * SigactionSize)) != 0)
-                    {
-                        SignalGate.Exit();
-                        throw new ClickHouseException($"sigaction({Signals[i]}) failed with errno {Marshal.GetLastPInvokeError()}.", null, null, false);
-                    }
-                }
-            }
-
-            return handlers;
-        }
-
-        public void Dispose()
-        {
-            fixed (byte* buffer = saved)
-            {
-                for (var i = 0; i < Signals.Length; i++)
-                {
-                    _ = Libc.sigaction(Signals[i], buffer + (i * SigactionSize), null);
-                }
-            }
-
-            SignalGate.Exit();
-        }
-    }
-
-    private static partial class Libc
-    {
-        [LibraryImport("libc.so.6", SetLastError = true)]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        internal static partial int sigaction(int signal, byte* action, byte* oldAction);
-    }
 }
 
 /// <summary>Owns one <c>chdb_result*</c> and destroys it when released (also from the finalizer).</summary>

@@ -14,7 +14,7 @@ namespace LambdaPlatform.Batch.Recompute;
 /// <param name="RowsIn">Master-dataset events of the view's types that day (duplicates included).</param>
 /// <param name="RowsOut">Batch rows loaded.</param>
 /// <param name="Duration">Wall time.</param>
-/// <param name="Watermark">The view's W after this day, or null when W did not move.</param>
+/// <param name="Watermark">The view's W after this day was loaded (moved past the day when it is closed and follows W), or null before any batch.</param>
 public sealed record BatchDayResult(string View, DateOnly Day, long RowsIn, long RowsOut, TimeSpan Duration, DateTime? Watermark);
 
 /// <summary>Progress of a batch run: days done out of days planned.</summary>
@@ -123,8 +123,10 @@ public sealed class BatchRecompute : IDisposable
                     .All(m => results.Any(r => r.View == sql.View.Name && r.Day == m));
                 if (IsClosed(sql.View, d) && dayStart.AddDays(1) > watermark && gapFree)
                 {
-                    result = result with { Watermark = await AdvanceWatermarkAsync(sql, d, cancellationToken) };
+                    watermark = await AdvanceWatermarkAsync(sql, d, cancellationToken);
                 }
+
+                result = result with { Watermark = watermark > DateTime.UnixEpoch ? watermark : null };
 
                 results.Add(result);
                 progress?.Report(new BatchProgress(i + 1, plan.Count, $"{sql.View.Name} {d:yyyy-MM-dd}"));

@@ -96,6 +96,12 @@ public sealed class PlatformHost : IAsyncDisposable
         });
         var clickHouse = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(dataDirectory, "chdb") }, cancellationToken);
 
+        // Serving tables exist before anything can ask for them (the API must not fail while the speed layer starts).
+        foreach (var sink in SpeedSinks.Create(clickHouse, views, schemas))
+        {
+            await sink.InitializeAsync(cancellationToken);
+        }
+
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("LambdaPlatform", LogLevel.Information);

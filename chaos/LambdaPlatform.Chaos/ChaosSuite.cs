@@ -1,0 +1,13 @@
+using LambdaPlatform.Chaos.Scenarios;
+
+namespace LambdaPlatform.Chaos;
+
+/// <summary>Every fault of the suite, in the order <c>make chaos</c> runs them.</summary>
+public static class ChaosSuite
+{
+    /// <summary>The scenarios.</summary>
+    public static IReadOnlyList<IChaosScenario> All { get; } =
+    [
+        new KillScenario(),
+    ];
+}

@@ -1,0 +1,20 @@
+namespace LambdaPlatform.Chaos;
+
+/// <summary>One row of the chaos report: a fault, how often it was injected, and what survived it.</summary>
+/// <param name="Fault">What was done, e.g. "kill -9 speed/archiver/batch".</param>
+/// <param name="Injected">How many times the fault was injected.</param>
+/// <param name="EventsIn">Valid events the platform accepted (acknowledged by Kafka).</param>
+/// <param name="EventsInMergedView">Events counted by the merged view after the batch (or by the checked output).</param>
+/// <param name="Lost">Events missing from the output, summed over buckets.</param>
+/// <param name="Duplicated">Events counted more than once, summed over buckets.</param>
+public sealed record FaultResult(string Fault, int Injected, long EventsIn, long EventsInMergedView, long Lost, long Duplicated)
+{
+    /// <summary>What else was observed (health went red, memory peak, first mismatches…), for the log.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>Why the scenario could not finish (an exception, a deadline), or null.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>Finished, nothing lost, nothing double counted.</summary>
+    public bool Clean => Error is null && Lost == 0 && Duplicated == 0 && EventsIn == EventsInMergedView;
+}

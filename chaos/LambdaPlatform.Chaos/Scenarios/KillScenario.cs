@@ -121,16 +121,18 @@ public sealed class KillScenario : IChaosScenario
 
             var view = await MergedViewCheck.CompareAsync(serving.Client, expected, cancellationToken);
             var master = await MasterDatasetCheck.CompareAsync(data, producer.ValidOffsets, cancellationToken);
+            var orphans = (await MergedViewCheck.RowsAsync(serving.Client, "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE '%\\_staging\\_%'", cancellationToken)).Count;
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,6:F1}s checked"));
             List<string> notes =
             [
                 string.Create(CultureInfo.InvariantCulture, $"seed {settings.Seed}: kills speed {kills["speed"]}, archiver {kills["archiver"]}, batch {kills["batch"]}; {batchesFinished} batch runs finished between kills"),
                 string.Create(CultureInfo.InvariantCulture, $"merged views: {view.EventsInView:N0} events, lost {view.Lost}, duplicated {view.Duplicated}"),
                 string.Create(CultureInfo.InvariantCulture, $"master dataset: {master.Rows:N0} rows in {master.Files:N0} files, missing {master.Missing}, duplicated {master.Duplicated}"),
+                string.Create(CultureInfo.InvariantCulture, $"staging tables left by killed batch runs after the final run: {orphans}"),
                 string.Create(CultureInfo.InvariantCulture, $"wall time {clock.Elapsed.TotalSeconds:F0} s"),
             ];
             notes.AddRange(view.Mismatches);
-            return new FaultResult(Fault, kills.Values.Sum(), expected.Events, view.EventsInView, view.Lost + master.Missing, view.Duplicated + master.Duplicated) { Notes = notes };
+            return new FaultResult(Fault, kills.Values.Sum(), expected.Events, view.EventsInView, view.Lost + master.Missing, view.Duplicated + master.Duplicated) { Notes = notes, Error = orphans > 0 ? $"{orphans} staging tables of killed batch runs were not cleaned up" : null };
         }
         finally
         {

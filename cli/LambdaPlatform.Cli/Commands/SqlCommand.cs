@@ -8,6 +8,9 @@ namespace LambdaPlatform.Cli.Commands;
 /// <summary><c>lambda sql "SELECT ..."</c>: read-only SQL against the serving ClickHouse of a running <c>lambda up</c>, through <c>POST /v1/sql</c>.</summary>
 public static class SqlCommand
 {
+    /// <summary>Environment variable with the API key that <c>lambda sql</c> sends: <c>LAMBDA_API_KEY</c>.</summary>
+    public const string ApiKeyVariable = "LAMBDA_API_KEY";
+
     /// <summary>Builds the command.</summary>
     public static Command Create(TextWriter stdout)
     {
@@ -15,7 +18,7 @@ public static class SqlCommand
         var format = new Option<string>("--format") { Description = "ClickHouse output format", DefaultValueFactory = _ => "PrettyCompactMonoBlock" };
         var url = new Option<string?>("--url") { Description = "HTTP address of the platform (default: from the running `lambda up`)" };
         var data = new Option<string>("--data") { Description = "Data folder of the running `lambda up`", DefaultValueFactory = _ => ".lambda" };
-        var command = new Command("sql", "Run read-only SQL on the serving ClickHouse and print the result") { sql, format, url, data };
+        var command = new Command("sql", $"Run read-only SQL on the serving ClickHouse and print the result (API key, when required: env {ApiKeyVariable})") { sql, format, url, data };
         command.SetAction(async (result, cancellationToken) =>
         {
             var baseUrl = result.GetValue(url) ?? (await Endpoints.ReadAsync(result.GetValue(data)!, cancellationToken)).Http;
@@ -25,6 +28,18 @@ public static class SqlCommand
             }
 
             using var http = new HttpClient { BaseAddress = baseUri, Timeout = TimeSpan.FromMinutes(5) };
+
+            // From the environment only, so the key is not in the process list or the shell history.
+            if (Environment.GetEnvironmentVariable(ApiKeyVariable) is { Length: > 0 } key)
+            {
+                if (!System.Net.Http.Headers.AuthenticationHeaderValue.TryParse("Bearer " + key.Trim(), out var authorization))
+                {
+                    throw new CliException($"{ApiKeyVariable} is not a valid API key");
+                }
+
+                http.DefaultRequestHeaders.Authorization = authorization;
+            }
+
             using var response = await http.PostAsJsonAsync("/v1/sql", new { sql = result.GetValue(sql), format = result.GetValue(format) }, cancellationToken);
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
             if (!response.IsSuccessStatusCode)

@@ -86,7 +86,7 @@ public sealed class SecuredPlatformFixture : IAsyncLifetime
         return (process.ExitCode, await stdout, await stderr);
     }
 
-    private static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
+    internal static Process Start(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
     {
         var start = new ProcessStartInfo(DotnetHost())
         {

@@ -86,6 +86,15 @@ public static class UpCommand
         + $"the HTTP API on {http} is open to anyone who can reach it (the jobs dashboard and batch runs to local requests only)";
 
     /// <summary>Keys from <c>LAMBDA_API_KEYS</c>, the file of <paramref name="file"/> (or <c>LAMBDA_API_KEYS_FILE</c>).</summary>
-    private static ApiKeys LoadApiKeys(string? file) =>
-        ApiKeys.Load(Environment.GetEnvironmentVariable(ApiKeys.EnvironmentVariable), file ?? Environment.GetEnvironmentVariable(ApiKeys.FileEnvironmentVariable));
+    private static ApiKeys LoadApiKeys(string? file)
+    {
+        try
+        {
+            return ApiKeys.Load(Environment.GetEnvironmentVariable(ApiKeys.EnvironmentVariable), file ?? Environment.GetEnvironmentVariable(ApiKeys.FileEnvironmentVariable));
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException(PlatformHost.OneLine(e));
+        }
+    }
 }

@@ -95,7 +95,16 @@ public sealed class PlatformHost : IAsyncDisposable
         }
 
         ArgumentNullException.ThrowIfNull(options.ApiKeys);
-        var limits = (options.HttpLimits ?? throw new CliException("HttpLimits must be set")).Validate();
+        HttpLimits limits;
+        try
+        {
+            limits = (options.HttpLimits ?? new HttpLimits()).Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException(OneLine(e));
+        }
+
         var dataDirectory = Path.GetFullPath(options.DataDirectory);
         Directory.CreateDirectory(dataDirectory);
         var schemas = EventSchemaRegistry.LoadDefault();
@@ -171,6 +180,14 @@ public sealed class PlatformHost : IAsyncDisposable
         var endpoints = new Endpoints(broker.BootstrapServers, "http://" + options.Http, "chdb:" + Path.Combine(dataDirectory, "chdb"));
         await endpoints.WriteAsync(dataDirectory, cancellationToken);
         return new PlatformHost(app, broker, clickHouse, demoProducer, endpoints, dataDirectory);
+    }
+
+    /// <summary>An argument error's message without the " (Parameter 'x')" and "Actual value was …" that .NET appends.</summary>
+    internal static string OneLine(ArgumentException e)
+    {
+        var message = e.Message.Split('\n')[0];
+        var parameter = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        return parameter < 0 ? message : message[..parameter];
     }
 
     /// <inheritdoc />

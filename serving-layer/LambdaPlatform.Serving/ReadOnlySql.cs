@@ -2,7 +2,8 @@ namespace LambdaPlatform.Serving;
 
 /// <summary>
 /// Decides whether an analyst's SQL is a single read: one statement, starting with SELECT, WITH, SHOW,
-/// DESCRIBE/DESC, EXISTS or EXPLAIN; no function that reaches outside the database (file, url, remote, s3 …);
+/// DESCRIBE/DESC, EXISTS or EXPLAIN; no function that reaches outside the database (file, url, remote, s3 …,
+/// dictionary functions such as dictGet);
 /// no INTO OUTFILE; no system table that holds credentials or other users' queries (system.users,
 /// system.grants, system.named_collections, system.processes, system.query_log …); no SHOW of users, grants or
 /// the process list; and a SETTINGS clause only as the last clause, naming only harmless settings. Works on the
@@ -160,6 +161,12 @@ public static class ReadOnlySql
             if (next.Is("(") && token.IsName(ForbiddenFunctions))
             {
                 return Refuse($"the function '{token.Text}' is not allowed: it reaches outside the database");
+            }
+
+            // Dictionaries load from their source (a file, a URL, another database) when first used.
+            if (next.Is("(") && token.Kind is Kind.Word or Kind.QuotedName && token.Text.StartsWith("dict", StringComparison.OrdinalIgnoreCase))
+            {
+                return Refuse($"the dictionary function '{token.Text}' is not allowed: dictionaries read from outside the database");
             }
 
             if (token.IsName("system") && next.Is(".") && i + 2 < tokens.Count && tokens[i + 2].IsName(SecretSystemTables))

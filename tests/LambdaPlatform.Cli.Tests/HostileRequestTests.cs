@@ -131,6 +131,9 @@ public sealed class HostileRequestTests(PlatformFixture platform)
     [InlineData("SELECT * FROM dictionary('d')")]
     [InlineData("SELECT * FROM merge(system, '^users$')")]
     [InlineData("SELECT catboostEvaluate('/etc/passwd', 1)")]
+    [InlineData("SELECT dictGet('secrets', 'value', toUInt64(1))")]
+    [InlineData("SELECT dictGetOrDefault('secrets', 'value', toUInt64(1), '')")]
+    [InlineData("SELECT DICTHAS('secrets', toUInt64(1))")]
     [InlineData("SELECT * FROM events INTO OUTFILE '/tmp/x'")]
     [InlineData("SELECT 1 FORMAT TSV")]
     // System tables with credentials, grants or other users' queries.
@@ -159,6 +162,20 @@ public sealed class HostileRequestTests(PlatformFixture platform)
         using var response = await platform.Http.PostAsJsonAsync("/v1/sql", new { sql });
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("sql", JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("field").GetString());
+        Assert.Equal(before, await FingerprintAsync());
+    }
+
+    [Fact]
+    public async Task Sql_BackendRefusesWithReadonlyError_WhenAWriteGetsPastTheChecker()
+    {
+        // ClickHouse parses "WITH … INSERT"; the checker lets it through as a read (it starts with WITH), and the
+        // readonly = 1 that every query carries stops it: the second line of defence at work.
+        var before = await FingerprintAsync();
+        using var response = await platform.Http.PostAsJsonAsync("/v1/sql", new { sql = "WITH 1 AS x INSERT INTO lambda_watermarks (view) SELECT 'hacked'" });
+        var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(164, problem.GetProperty("clickHouseErrorCode").GetInt32()); // READONLY
         Assert.Equal(before, await FingerprintAsync());
     }
 

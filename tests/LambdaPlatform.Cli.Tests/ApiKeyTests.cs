@@ -136,6 +136,9 @@ public sealed class ApiKeyTests(SecuredPlatformFixture platform)
         Assert.DoesNotContain(SecuredPlatformFixture.EnvironmentKey, output, StringComparison.Ordinal);
         Assert.DoesNotContain(SecuredPlatformFixture.FileKey, output, StringComparison.Ordinal);
         Assert.DoesNotContain("wrong-key-0123456789-abcdefgh", output, StringComparison.Ordinal);
+
+        // Nor a line per refused request (anyone could flood the log).
+        Assert.DoesNotContain("was not authenticated", output, StringComparison.Ordinal);
     }
 
     private static HttpRequestMessage Request(string method, string path)

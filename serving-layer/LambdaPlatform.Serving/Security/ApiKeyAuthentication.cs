@@ -39,6 +39,10 @@ public static class ApiKeyAuthentication
             options.DefaultScheme = Scheme;
         });
         services.TryAddTransient<ApiKeyAuthenticationHandler>();
+
+        // ASP.NET Core logs every failed or challenged authentication at Information; with keys required that is a
+        // line per stray request, which lets anyone flood the log. Failures are in the metrics (401 responses) instead.
+        services.AddLogging(logging => logging.AddFilter(typeof(ApiKeyAuthenticationHandler).FullName, LogLevel.Warning));
         services.AddAuthorization();
         services.AddOptions<AuthorizationOptions>().Configure<ApiKeys>((options, keys) =>
         {

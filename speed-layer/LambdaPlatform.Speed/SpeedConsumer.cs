@@ -91,6 +91,7 @@ public sealed class SpeedConsumer : BackgroundService
         }
 
         var config = KafkaDefaults.ConsumerConfig(_options.BootstrapServers, _options.GroupId);
+        config.QueuedMaxMessagesKbytes = _options.MaxPrefetchKilobytes; // bounds what piles up while a flush is retried
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) =>
             {

@@ -23,6 +23,13 @@ public sealed record SpeedOptions
     /// <summary>Most events buffered before a flush is forced (bounds memory). Default 100,000.</summary>
     public int MaxBatchEvents { get; init; } = 100_000;
 
+    /// <summary>
+    /// Most kilobytes of records librdkafka prefetches into the consumer queue (<c>queued.max.messages.kbytes</c>).
+    /// While a flush is retried the consumer is not polled, so this plus <see cref="MaxBatchEvents"/> bounds the
+    /// memory held during a ClickHouse outage. Default 16,384 (16 MiB; librdkafka's own default is 64 MiB).
+    /// </summary>
+    public int MaxPrefetchKilobytes { get; init; } = 16_384;
+
     /// <summary>Throws when a setting is missing or out of range, naming it.</summary>
     public SpeedOptions Validate()
     {
@@ -44,6 +51,11 @@ public sealed record SpeedOptions
         if (MaxBatchEvents <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxBatchEvents), MaxBatchEvents, "MaxBatchEvents must be positive");
+        }
+
+        if (MaxPrefetchKilobytes is < 1 or > 2_097_151)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPrefetchKilobytes), MaxPrefetchKilobytes, "MaxPrefetchKilobytes must be between 1 and 2,097,151");
         }
 
         return this;

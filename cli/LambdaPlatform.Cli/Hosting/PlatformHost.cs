@@ -39,6 +39,12 @@ public sealed record UpOptions
 
     /// <summary>Fixed port of the dev broker, or null for a free one.</summary>
     public int? KafkaPort { get; init; }
+
+    /// <summary>
+    /// Fault hook for the chaos suite: wraps the ClickHouse (chDB) the speed layer and the HTTP API use, e.g. to make
+    /// writes fail for a while. Null (no wrapping) in production.
+    /// </summary>
+    public Func<IClickHouse, IClickHouse>? ClickHouseFault { get; init; }
 }
 
 /// <summary>
@@ -107,7 +113,7 @@ public sealed class PlatformHost : IAsyncDisposable
         builder.Logging.AddFilter("LambdaPlatform", LogLevel.Information);
         builder.WebHost.UseUrls("http://" + options.Http);
         builder.Services.AddSingleton(options.Clock);
-        builder.Services.AddSingleton<IClickHouse>(clickHouse);
+        builder.Services.AddSingleton<IClickHouse>(options.ClickHouseFault?.Invoke(clickHouse) ?? clickHouse);
         builder.Services.AddSingleton(schemas);
         builder.Services.AddSingleton<SpeedMetrics>();
         builder.Services.AddSingleton(new SpeedOptions { BootstrapServers = broker.BootstrapServers }.Validate());

@@ -110,6 +110,7 @@ public sealed class SpeedConsumerTests(PipelineFixture fixture)
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new SpeedOptions { BootstrapServers = "x:1", FlushInterval = TimeSpan.FromSeconds(5) }.Validate());
         Assert.Equal("FlushInterval", e.ParamName);
         Assert.Equal("BootstrapServers", Assert.Throws<ArgumentException>(() => new SpeedOptions().Validate()).ParamName);
+        Assert.Equal("MaxPrefetchKilobytes", Assert.Throws<ArgumentOutOfRangeException>(() => new SpeedOptions { BootstrapServers = "x:1", MaxPrefetchKilobytes = 0 }.Validate()).ParamName);
     }
 
     private static string RemoveField(string json, string field)

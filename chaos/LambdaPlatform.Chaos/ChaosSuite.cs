@@ -9,5 +9,8 @@ public static class ChaosSuite
     public static IReadOnlyList<IChaosScenario> All { get; } =
     [
         new KillScenario(),
+        new ClickHouseOutageScenario(),
+        new ClickHouseOutageEmbeddedScenario(),
+        new DiskFullScenario(),
     ];
 }

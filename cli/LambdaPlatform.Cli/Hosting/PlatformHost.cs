@@ -49,6 +49,12 @@ public sealed record UpOptions
 
     /// <summary>Limits of the HTTP API against oversized bodies and slow clients. Default <see cref="HttpLimits"/>' defaults.</summary>
     public HttpLimits HttpLimits { get; init; } = new();
+
+    /// <summary>
+    /// Fault hook for the chaos suite: wraps the ClickHouse (chDB) the speed layer and the HTTP API use, e.g. to make
+    /// writes fail for a while. Null (no wrapping) in production.
+    /// </summary>
+    public Func<IClickHouse, IClickHouse>? ClickHouseFault { get; init; }
 }
 
 /// <summary>
@@ -131,7 +137,7 @@ public sealed class PlatformHost : IAsyncDisposable
         builder.Services.AddSingleton(options.ApiKeys);
         builder.Services.AddSingleton(limits);
         builder.Services.AddSingleton(options.Clock);
-        builder.Services.AddSingleton<IClickHouse>(clickHouse);
+        builder.Services.AddSingleton<IClickHouse>(options.ClickHouseFault?.Invoke(clickHouse) ?? clickHouse);
         builder.Services.AddSingleton(schemas);
         builder.Services.AddSingleton<SpeedMetrics>();
         builder.Services.AddSingleton(new SpeedOptions { BootstrapServers = broker.BootstrapServers }.Validate());

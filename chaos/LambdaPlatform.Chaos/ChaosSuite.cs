@@ -9,5 +9,6 @@ public static class ChaosSuite
     public static IReadOnlyList<IChaosScenario> All { get; } =
     [
         new KillScenario(),
+        new FuzzScenario(),
     ];
 }

@@ -91,6 +91,14 @@ public sealed class ViewLoaderTests
     }
 
     [Fact]
+    public void Parse_ReportsLineInsteadOfThrowing_WhenAFlowSequenceIsLeftOpenBeforeMoreKeys()
+    {
+        var e = Fails(Valid.Replace("orders: count", "orders: [count", StringComparison.Ordinal));
+        Assert.StartsWith("line ", e.Location, StringComparison.Ordinal);
+        Assert.Contains("not valid YAML", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Parse_RejectsPayloadPathWithDifferentTypesAcrossEvents()
     {
         var e = Fails(Valid.Replace("events: [user.action.checkout]", "events: all", StringComparison.Ordinal).Replace("sum(payload.cartValue)", "distinct(payload.nothing)", StringComparison.Ordinal));

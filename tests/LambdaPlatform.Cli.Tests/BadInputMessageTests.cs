@@ -158,6 +158,30 @@ public sealed class BadInputMessageTests(BadInputFiles files) : IClassFixture<Ba
         AssertOneClearLine(err, Usage, exit, [EventSchemaRegistry.DirectoryVariable, "no-views"]);
     }
 
+    [Fact]
+    public async Task Produce_SendsEveryLine_WhenTheFileIsWellFormed_EvenEventsTheSchemasReject()
+    {
+        // CRLF line endings, blank lines, and a well-formed event the speed layer will dead-letter: all fine for produce.
+        var generator = new EventGenerator();
+        var lines = new[]
+        {
+            Encoding.UTF8.GetString(generator.Next(DateTime.UtcNow).Json),
+            string.Empty,
+            "{\"eventId\": \"not-a-uuid\"}",
+            Encoding.UTF8.GetString(generator.Next(DateTime.UtcNow).Json),
+        };
+        var path = files["good-" + Guid.NewGuid().ToString("N")[..8] + ".jsonl"];
+        await File.WriteAllTextAsync(path, string.Join("\r\n", lines) + "\r\n");
+        await using var broker = Kafka.DevBroker.Start(new Kafka.DevBrokerOptions { Topics = [new Kafka.DevBrokerTopic(Kafka.Topics.Events, 2)] });
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        var exit = await LambdaCli.RunAsync(["produce", "--file", path, "--kafka", broker.BootstrapServers], stdout, stderr);
+
+        Assert.True(exit == 0, stderr.ToString());
+        Assert.Contains($"sent 3 events to {broker.BootstrapServers}", stdout.ToString(), StringComparison.Ordinal);
+    }
+
     private static void AssertOneClearLine(string err, int expectedCode, int exit, string[] place)
     {
         var lines = err.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -125,7 +125,7 @@ public sealed class FuzzScenario : IChaosScenario
             await log.WriteLineAsync($"fuzz: sent {hostile.Count} hostile records and {expected.Events} valid events in {stopwatch.Elapsed.TotalSeconds:F1} s");
 
             // 3. The speed layer digests everything: committed to the end, every hostile record dead-lettered.
-            await progress.WaitCaughtUpAsync(TimeSpan.FromMinutes(5), "speed layer", cancellationToken);
+            await WaitCaughtUpAsync(progress, speed, TimeSpan.FromMinutes(5), cancellationToken);
             await dlq.WaitAsync(d => d.Seen().Count >= hostile.Count, TimeSpan.FromMinutes(3), cancellationToken);
             var seen = dlq.Seen();
             var missing = hostile.Where(h => !seen.ContainsKey(h.Key)).ToList();
@@ -184,6 +184,40 @@ public sealed class FuzzScenario : IChaosScenario
         var (make, partition) = specials[i];
         specials.RemoveAt(i);
         return (make(), partition);
+    }
+
+    /// <summary>Polls until the speed group committed everything; fails at once if the speed process died.</summary>
+    private static async Task WaitCaughtUpAsync(GroupProgress progress, LambdaProcess speed, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        long lag = -1;
+        while (true)
+        {
+            if (speed.HasExited)
+            {
+                throw new InvalidOperationException($"the speed process died (exit code {speed.ExitCode}) with {lag} records not committed; see {speed.LogPath}");
+            }
+
+            try
+            {
+                lag = progress.Lag();
+                if (lag == 0)
+                {
+                    return;
+                }
+            }
+            catch (KafkaException)
+            {
+                // Not answered yet; ask again.
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the speed layer did not catch up within {timeout}: {lag} records not committed");
+            }
+
+            await Task.Delay(250, cancellationToken);
+        }
     }
 
     /// <summary>Peak resident set size of a process, from <c>/proc/&lt;pid&gt;/status</c> (VmHWM), in MiB.</summary>

@@ -49,6 +49,24 @@ public sealed class ViewLoaderTests
     }
 
     [Fact]
+    public void LoadAll_Fails_WhenTheFolderHoldsNoDefinitions()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "views-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "checkout_revenue.yaml.txt"), "view: x");
+            var e = Assert.Throws<SchemaLoadException>(() => ViewLoader.LoadAll(dir, Schemas));
+            Assert.Equal(dir, e.File);
+            Assert.Contains("no view definitions", e.Problem, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Parse_RejectsSumOfText()
     {
         var e = Fails(Valid.Replace("sum(payload.cartValue)", "sum(payload.currency)", StringComparison.Ordinal));

@@ -12,5 +12,6 @@ public static class ChaosSuite
         new ClickHouseOutageScenario(),
         new ClickHouseOutageEmbeddedScenario(),
         new DiskFullScenario(),
+        new FuzzScenario(),
     ];
 }

@@ -17,7 +17,12 @@ namespace LambdaPlatform.Kafka;
 /// unknown topic auto-creates it with 4 partitions.</item>
 /// <item>Each partition keeps at most 5 MiB of record batches (and 100,000 batches); older batches are
 /// dropped, advancing the log start offset, as retention would. The limits are compiled in: no setting
-/// raises them. A consumer that falls further behind gets its offset reset (<c>auto.offset.reset</c>).</item>
+/// raises them. A consumer that falls further behind gets its offset reset (<c>auto.offset.reset</c>). A single
+/// batch over 5 MiB (after compression) appended to a non-empty partition empties it, that batch included: the
+/// producer sees it acknowledged but nobody can read it (a real broker refuses such a batch at send time).</item>
+/// <item>The mock appends a retried batch of an idempotent producer again (it checks sequence numbers only for
+/// transactional producers): after injected Produce errors a partition can hold an acknowledged event twice, at
+/// two offsets. The platform's consumers count each eventId once.</item>
 /// <item>Data lives in memory only and is gone after <see cref="Dispose"/>.</item>
 /// </list>
 /// <para>Threading: all members are thread-safe. Fault controls apply to requests the mock receives after the

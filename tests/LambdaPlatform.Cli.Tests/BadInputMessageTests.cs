@@ -108,6 +108,8 @@ public sealed class BadInputMessageTests(BadInputFiles files) : IClassFixture<Ba
         ["corrupt endpoints.json (produce)"] = (["produce", "--file", "{ok.jsonl}", "--data", "{corrupt-endpoints}"], Usage, ["corrupt-endpoints/endpoints.json"]),
         ["endpoints.json without kafka"] = (["produce", "--file", "{ok.jsonl}", "--data", "{empty-endpoints}"], Usage, ["empty-endpoints/endpoints.json", "kafka"]),
         ["corrupt endpoints.json (sql)"] = (["sql", "SELECT 1", "--data", "{corrupt-endpoints}"], Usage, ["corrupt-endpoints/endpoints.json"]),
+        ["endpoints.json without http (sql)"] = (["sql", "SELECT 1", "--data", "{empty-endpoints}"], Usage, ["empty-endpoints/endpoints.json", "\"kafka\" and \"http\" are missing"]),
+        ["broken view, clickhouse unreachable (speed)"] = (["speed", "--kafka", "127.0.0.1:9", "--clickhouse", "Host=127.0.0.1;Port=9", "--views", "{views-measure}"], Usage, ["views-measure/checkout_revenue.yaml", "line 10"]),
         ["url not http"] = (["sql", "SELECT 1", "--url", "ftp://example"], Usage, ["--url", "ftp://example"]),
         ["connection string garbage"] = (["speed", "--kafka", "127.0.0.1:9", "--clickhouse", "garbage"], Usage, ["--clickhouse"]),
         ["connection string port text"] = (["speed", "--kafka", "127.0.0.1:9", "--clickhouse", "Host=127.0.0.1;Port=abc"], Usage, ["--clickhouse", "port", "abc"]),

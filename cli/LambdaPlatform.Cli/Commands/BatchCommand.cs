@@ -23,7 +23,6 @@ public static class BatchCommand
         var clickHouse = new Option<string?>("--clickhouse")
         {
             Description = "Serving ClickHouse server connection string (default: env LAMBDA_CLICKHOUSE; without either, the embedded chDB under --data)",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LAMBDA_CLICKHOUSE") is { Length: > 0 } fromEnvironment ? fromEnvironment : null,
         };
         var run = new Command("run", "Recompute views now: exact aggregates from the master dataset, swapped into <view>_batch, then W advances") { view, day, data, clickHouse };
         run.SetAction(async (result, cancellationToken) =>
@@ -41,7 +40,7 @@ public static class BatchCommand
 
             var dataDirectory = result.GetValue(data)!;
             var endpointsFile = Path.Combine(dataDirectory, Endpoints.FileName);
-            var server = result.GetValue(clickHouse);
+            var server = ServerConnection.Resolve(result.GetValue(clickHouse));
             var results = server is null && File.Exists(endpointsFile)
                 ? await RunRemoteAsync((await Endpoints.ReadAsync(dataDirectory, cancellationToken)).Http, result.GetValue(view), onlyDay, cancellationToken)
                 : await RunHereAsync(dataDirectory, server, result.GetValue(view), onlyDay, stderr, cancellationToken);
@@ -61,7 +60,7 @@ public static class BatchCommand
         var schemas = EventSchemaRegistry.LoadDefault();
         var views = ViewLoader.LoadAll(ViewLoader.DefaultDirectory(), schemas);
         var root = Path.GetFullPath(dataDirectory);
-        await using var serving = server is null ? null : ServerClickHouse.FromConnectionString(server);
+        await using var serving = server is null ? null : ServerConnection.Open(server, "--clickhouse");
         await using var clickHouse = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(root, serving is null ? "chdb" : "batch-engine") }, cancellationToken);
         using var recompute = new BatchRecompute(clickHouse, (IClickHouse?)serving ?? clickHouse, views, new BatchOptions { DataRoot = root });
         IReadOnlyList<BatchDayResult> results = [];

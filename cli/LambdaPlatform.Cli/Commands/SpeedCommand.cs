@@ -25,7 +25,7 @@ namespace LambdaPlatform.Cli.Commands;
 public static class SpeedCommand
 {
     /// <summary>Environment variable holding the default ClickHouse connection string.</summary>
-    public const string ClickHouseEnvironmentVariable = "LAMBDA_CLICKHOUSE";
+    public const string ClickHouseEnvironmentVariable = ServerConnection.Variable;
 
     /// <summary>Builds the command.</summary>
     public static Command Create(TextWriter stdout)
@@ -42,7 +42,7 @@ public static class SpeedCommand
         command.SetAction(async (result, cancellationToken) =>
         {
             var options = new SpeedOptions { BootstrapServers = result.GetValue(kafka)!, GroupId = result.GetValue(group)! }.Validate();
-            var connectionString = result.GetValue(clickHouse) is { Length: > 0 } given ? given : Environment.GetEnvironmentVariable(ClickHouseEnvironmentVariable);
+            var connectionString = ServerConnection.Resolve(result.GetValue(clickHouse));
             if (string.IsNullOrWhiteSpace(connectionString))
             {
                 throw new CliException($"--clickhouse is required (or set {ClickHouseEnvironmentVariable} to the connection string)");
@@ -54,10 +54,11 @@ public static class SpeedCommand
                 throw new CliException($"--http must be host:port, e.g. 127.0.0.1:5081, not '{listen}'");
             }
 
-            await using var server = ServerClickHouse.FromConnectionString(connectionString);
-            await server.ExecuteAsync("SELECT 1", cancellationToken); // fail fast, with one line, when unreachable
+            // Definitions first: a broken view is reported whether or not ClickHouse is reachable.
             var schemas = EventSchemaRegistry.LoadDefault();
             var views = ViewLoader.LoadAll(result.GetValue(viewsDir) ?? ViewLoader.DefaultDirectory(), schemas);
+            await using var server = ServerConnection.Open(connectionString, result.GetValue(clickHouse) is { Length: > 0 } ? "--clickhouse" : ServerConnection.Variable);
+            await server.ExecuteAsync("SELECT 1", cancellationToken); // fail fast, with one line, when unreachable
 
             void AddSpeedLayer(IServiceCollection services)
             {

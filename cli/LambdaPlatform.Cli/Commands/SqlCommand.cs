@@ -19,10 +19,10 @@ public static class SqlCommand
     public const string ApiKeyVariable = "LAMBDA_API_KEY";
 
     /// <summary>Environment variable with a ClickHouse server connection string to query directly: <c>LAMBDA_CLICKHOUSE</c>.</summary>
-    public const string ClickHouseVariable = "LAMBDA_CLICKHOUSE";
+    public const string ClickHouseVariable = ServerConnection.Variable;
 
     /// <summary>Environment variable with the password for <see cref="ClickHouseVariable"/> when its connection string has none: <c>LAMBDA_CLICKHOUSE_PASSWORD</c>.</summary>
-    public const string ClickHousePasswordVariable = "LAMBDA_CLICKHOUSE_PASSWORD";
+    public const string ClickHousePasswordVariable = ServerConnection.PasswordVariable;
 
     /// <summary>Builds the command.</summary>
     public static Command Create(TextWriter stdout)
@@ -74,20 +74,7 @@ public static class SqlCommand
 
     private static async Task QueryServerAsync(string connectionString, string sql, string format, TextWriter stdout, CancellationToken cancellationToken)
     {
-        ClickHouseServerOptions options;
-        try
-        {
-            options = ClickHouseServerOptions.FromConnectionString(connectionString);
-        }
-        catch (ArgumentException e)
-        {
-            throw new CliException($"{ClickHouseVariable}: {e.Message}");
-        }
-
-        if (options.Password.Length == 0 && Environment.GetEnvironmentVariable(ClickHousePasswordVariable) is { Length: > 0 } password)
-        {
-            options = options with { Password = password };
-        }
+        var options = ServerConnection.Options(connectionString, ClickHouseVariable);
 
         if (ReadOnlySql.Check(sql) is { } refusal)
         {

@@ -42,8 +42,15 @@ public sealed record Endpoints(
 
         try
         {
-            return JsonSerializer.Deserialize<Endpoints>(await File.ReadAllTextAsync(path, cancellationToken))
+            var endpoints = JsonSerializer.Deserialize<Endpoints>(await File.ReadAllTextAsync(path, cancellationToken))
                 ?? throw new CliException($"{path} is empty");
+            var missing = new[] { ("kafka", endpoints.Kafka), ("http", endpoints.Http) }.Where(f => string.IsNullOrWhiteSpace(f.Item2)).Select(f => $"\"{f.Item1}\"").ToList();
+            if (missing.Count > 0)
+            {
+                throw new CliException($"{path}: {string.Join(" and ", missing)} {(missing.Count == 1 ? "is" : "are")} missing (the file is written by `lambda up`; start it again)");
+            }
+
+            return endpoints;
         }
         catch (JsonException e)
         {

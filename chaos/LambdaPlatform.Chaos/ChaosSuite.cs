@@ -9,5 +9,8 @@ public static class ChaosSuite
     public static IReadOnlyList<IChaosScenario> All { get; } =
     [
         new KillScenario(),
+        new KafkaBrokerDownScenario(),
+        new KafkaRequestErrorsScenario(),
+        new KafkaRebalanceScenario(),
     ];
 }

@@ -1,0 +1,62 @@
+using System.Diagnostics;
+
+namespace LambdaPlatform.Chaos.Scenarios;
+
+/// <summary>
+/// The speed layer's group changes while events flow: a second <c>lambda speed</c> process joins group
+/// <c>speed</c> (partitions move to it), leaves gracefully (SIGTERM: it closes its consumer and its partitions move
+/// back), a third joins, and then one of two running instances (picked by the seed) is killed with SIGKILL: it
+/// leaves nothing behind, and its partitions stay silent until the broker's session timeout gives them to the
+/// survivor, which reads them again from the last commit. Each event must still be counted once in the merged
+/// views although several instances wrote its partition, and archived once.
+/// </summary>
+public sealed class KafkaRebalanceScenario : IChaosScenario
+{
+    /// <inheritdoc />
+    public string Fault => "kafka: rebalance";
+
+    /// <inheritdoc />
+    public async Task<FaultResult> RunAsync(ChaosSettings settings, TextWriter log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        await using var rig = await KafkaRig.StartAsync(settings, "kafka-rebalance", log, cancellationToken);
+        var first = rig.StartSpeed("speed-1");
+        await rig.StartArchiverAsync(cancellationToken);
+        var producing = rig.ProduceAsync(TimeSpan.FromSeconds(24), cancellationToken);
+        var traffic = Stopwatch.StartNew();
+
+        await DelayUntilAsync(traffic, TimeSpan.FromSeconds(3), cancellationToken);
+        var second = rig.StartSpeed("speed-2"); // join
+        await DelayUntilAsync(traffic, TimeSpan.FromSeconds(11), cancellationToken);
+        await rig.StopGracefullyAsync(second, cancellationToken); // graceful leave
+        var third = rig.StartSpeed("speed-3"); // join
+        await DelayUntilAsync(traffic, TimeSpan.FromSeconds(19), cancellationToken);
+#pragma warning disable CA5394 // Not security: a seeded, repeatable choice.
+        var victim = new Random(settings.Seed).Next(2) == 0 ? first : third;
+#pragma warning restore CA5394
+        await rig.KillAsync(victim); // leave without a word
+        await producing;
+
+        var survivor = victim == first ? third : first;
+        var notes = new List<string>
+        {
+            $"speed-2 joined and left on SIGTERM (exit code {second.ExitCode}); speed-3 joined; {victim.Name} was killed (SIGKILL), {survivor.Name} took over",
+        };
+        var result = await rig.VerifyAsync(Fault, 4, notes, cancellationToken);
+        if (survivor.HasExited)
+        {
+            return result with { Error = result.Error ?? $"{survivor.Name} exited (code {survivor.ExitCode}):\n{survivor.Tail()}" };
+        }
+
+        return second.ExitCode == 0 ? result : result with { Error = result.Error ?? $"speed-2 did not stop cleanly on SIGTERM (exit code {second.ExitCode}):\n{second.Tail()}" };
+    }
+
+    private static async Task DelayUntilAsync(Stopwatch traffic, TimeSpan at, CancellationToken cancellationToken)
+    {
+        var wait = at - traffic.Elapsed;
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,248 @@
+using System.Diagnostics;
+using System.Globalization;
+using LambdaPlatform.Batch.Archive;
+using LambdaPlatform.Chaos.Infrastructure;
+using LambdaPlatform.Chaos.Verification;
+using LambdaPlatform.Kafka;
+using LambdaPlatform.Schemas.Events;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LambdaPlatform.Chaos.Scenarios;
+
+/// <summary>
+/// What every Kafka fault scenario runs against: a dev broker (events + dead-letter topics), a real
+/// <c>clickhouse-server</c> with the serving tables, the real <c>lambda speed</c> as child processes (group
+/// <c>speed</c>), the archiver (group <c>archive</c>) writing the Parquet master dataset, and a producer with the
+/// platform's idempotent <c>acks=all</c> settings sending valid events at a steady pace with current timestamps.
+/// <see cref="VerifyAsync"/> waits for both groups to commit everything and compares the merged views and the
+/// master dataset with the exact answer from the delivery reports.
+/// </summary>
+internal sealed class KafkaRig : IAsyncDisposable
+{
+    /// <summary>Partitions of the events topic: enough to move some between speed instances, and to keep every one far below the mock's 5 MiB.</summary>
+    public const int Partitions = 12;
+
+    /// <summary>Deadline of every "eventually" (delivery, catch-up): generous, a slow machine only waits longer.</summary>
+    public static readonly TimeSpan Eventually = TimeSpan.FromSeconds(150);
+
+    private readonly TextWriter _log;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly List<LambdaProcess> _speed = [];
+    private readonly ArchiverMetrics _archiverMetrics = new();
+    private Archiver? _archiver;
+    private long _sent;
+
+    private KafkaRig(ChaosSettings settings, string folder, TextWriter log, DevBroker broker, ServingServer serving)
+    {
+        Settings = settings;
+        Folder = folder;
+        _log = log;
+        Broker = broker;
+        Serving = serving;
+        DataRoot = Path.Combine(folder, "data");
+        Directory.CreateDirectory(DataRoot);
+        Producer = new ChaosProducer(broker.BootstrapServers, new ExpectedViews());
+    }
+
+    /// <summary>Sizes and seed.</summary>
+    public ChaosSettings Settings { get; }
+
+    /// <summary>The scenario's folder (server data, master dataset, child-process logs).</summary>
+    public string Folder { get; }
+
+    /// <summary>Root of the master dataset the archiver writes.</summary>
+    public string DataRoot { get; }
+
+    /// <summary>The broker, with its fault controls.</summary>
+    public DevBroker Broker { get; }
+
+    /// <summary>The serving layer's ClickHouse server.</summary>
+    public ServingServer Serving { get; }
+
+    /// <summary>The producer whose delivery reports make the exact answer.</summary>
+    public ChaosProducer Producer { get; }
+
+    /// <summary>Events handed to the producer so far.</summary>
+    public long Sent => Interlocked.Read(ref _sent);
+
+    /// <summary>Time since the rig started, for log lines and fault schedules.</summary>
+    public TimeSpan Elapsed => _clock.Elapsed;
+
+    /// <summary>Starts broker and ClickHouse server in <c>settings.Folder(name)</c>; the seed is logged first.</summary>
+    public static async Task<KafkaRig> StartAsync(ChaosSettings settings, string name, TextWriter log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(log);
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {settings.Seed}, {settings.FaultEvents:N0} events, {Partitions} partitions"));
+        var folder = settings.Folder(name);
+        var broker = ChaosBroker.Start(Partitions);
+        try
+        {
+            var serving = await ServingServer.StartAsync(Path.Combine(folder, "clickhouse"), cancellationToken);
+            var rig = new KafkaRig(settings, folder, log, broker, serving);
+            rig.Log($"broker {broker.BootstrapServers}, clickhouse-server on port {serving.HttpPort}");
+            return rig;
+        }
+        catch
+        {
+            broker.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Writes a progress line stamped with <see cref="Elapsed"/>.</summary>
+    public void Log(string line) =>
+        _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{_clock.Elapsed.TotalSeconds,6:F1} s] {line}"));
+
+    /// <summary>Starts one more <c>lambda speed</c> process in group <c>speed</c>.</summary>
+    public LambdaProcess StartSpeed(string name)
+    {
+        var process = LambdaProcess.Start(name, ["speed", "--kafka", Broker.BootstrapServers, "--clickhouse", Serving.ConnectionString], Path.Combine(Folder, name + ".log"));
+        _speed.Add(process);
+        Log($"started {name} (pid {process.Id})");
+        return process;
+    }
+
+    /// <summary>Starts the archiver (group <c>archive</c>) writing the master dataset under <see cref="DataRoot"/>.</summary>
+    public async Task StartArchiverAsync(CancellationToken cancellationToken)
+    {
+        var options = new ArchiverOptions
+        {
+            BootstrapServers = Broker.BootstrapServers,
+            RootPath = DataRoot,
+            MaxFileAge = TimeSpan.FromSeconds(2), // publish (and commit) soon after the traffic stops
+        };
+        _archiver = new Archiver(options, EventSchemaRegistry.LoadDefault(), _archiverMetrics, NullLogger<Archiver>.Instance);
+        await _archiver.StartAsync(cancellationToken);
+        Log("started the archiver");
+    }
+
+    /// <summary>Stops a speed process with SIGTERM (a graceful leave: it closes its consumer), waiting for it to end.</summary>
+    public async Task StopGracefullyAsync(LambdaProcess process, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        using (var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })
+            ?? throw new InvalidOperationException("cannot run kill"))
+        {
+            await kill.WaitForExitAsync(cancellationToken);
+        }
+
+        var code = await process.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        Log($"{process.Name} stopped on SIGTERM, exit code {code}");
+    }
+
+    /// <summary>Kills a speed process with SIGKILL (no flush, no commit, no leave: the group notices after its session timeout).</summary>
+    public async Task KillAsync(LambdaProcess process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        await process.KillAsync();
+        Log($"{process.Name} killed (SIGKILL)");
+    }
+
+    /// <summary>
+    /// Sends <see cref="ChaosSettings.FaultEvents"/> valid events evenly over <paramref name="duration"/> (current,
+    /// increasing timestamps; event content from the seed) on a thread of its own; completes when all are handed
+    /// to the producer (not yet acknowledged).
+    /// </summary>
+    public Task ProduceAsync(TimeSpan duration, CancellationToken cancellationToken) =>
+        Task.Factory.StartNew(async () =>
+        {
+            var total = Settings.FaultEvents;
+            var generator = new EventGenerator(new EventGeneratorOptions { Seed = Settings.Seed });
+            var started = Stopwatch.StartNew();
+            var last = DateTime.MinValue;
+            var sent = 0;
+            Log(string.Create(CultureInfo.InvariantCulture, $"producing {total:N0} events over {duration.TotalSeconds:F0} s"));
+            while (sent < total)
+            {
+                var due = (int)Math.Min(total, Math.Ceiling(total * (started.Elapsed / duration)));
+                if (due <= sent)
+                {
+                    await Task.Delay(10, cancellationToken);
+                    continue;
+                }
+
+                for (; sent < due; sent++)
+                {
+                    var now = DateTime.UtcNow;
+                    last = now > last ? now : last;
+                    Producer.Send(generator.Next(last)); // blocks while the producer's queue is full (broker down)
+                    Interlocked.Increment(ref _sent);
+                }
+            }
+
+            Log(string.Create(CultureInfo.InvariantCulture, $"all {total:N0} events handed to the producer ({Producer.Expected.Events:N0} acknowledged so far)"));
+        }, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+
+    /// <summary>
+    /// Waits until every event is acknowledged and both groups committed everything, then compares the merged
+    /// views and the master dataset with the exact answer. Lost and duplicated add up both checks.
+    /// </summary>
+    public async Task<FaultResult> VerifyAsync(string fault, int injected, IReadOnlyList<string> notes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(notes);
+        var allNotes = new List<string>(notes);
+        string? error = null;
+        try
+        {
+            await Task.Run(() => Producer.Flush(Eventually), cancellationToken);
+            Log(string.Create(CultureInfo.InvariantCulture, $"producer: {Producer.Expected.Events:N0} acknowledged, {Producer.Failed:N0} failed"));
+            if (Producer.Failed > 0)
+            {
+                error = string.Create(CultureInfo.InvariantCulture, $"{Producer.Failed} deliveries failed (last: {Producer.LastError}); the idempotent producer should have retried them");
+            }
+
+            await WaitCaughtUpAsync("speed", "speed layer", cancellationToken);
+            await WaitCaughtUpAsync("archive", "archiver", cancellationToken);
+        }
+        catch (TimeoutException e)
+        {
+            error = e.Message;
+            foreach (var speed in _speed)
+            {
+                allNotes.Add($"{speed.Name} ({(speed.HasExited ? "exited " + speed.ExitCode.ToString(CultureInfo.InvariantCulture) : "running")}), log tail:\n{speed.Tail(15)}");
+            }
+        }
+
+        var view = await MergedViewCheck.CompareAsync(Serving.Client, Producer.Expected, cancellationToken);
+        var master = await MasterDatasetCheck.CompareAsync(DataRoot, Producer.ValidOffsets, cancellationToken);
+        Log(string.Create(CultureInfo.InvariantCulture,
+            $"merged view: {view.EventsInView:N0} events, lost {view.Lost}, duplicated {view.Duplicated}; master dataset: {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}"));
+        allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"merged view: lost {view.Lost}, duplicated {view.Duplicated}"));
+        allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"master dataset: {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}"));
+        allNotes.AddRange(view.Mismatches);
+        allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"wall time {_clock.Elapsed.TotalSeconds:F1} s"));
+        return new FaultResult(fault, injected, Producer.Expected.Events, view.EventsInView, view.Lost + master.Missing, view.Duplicated + master.Duplicated)
+        {
+            Notes = allNotes,
+            Error = error,
+        };
+    }
+
+    private async Task WaitCaughtUpAsync(string group, string name, CancellationToken cancellationToken)
+    {
+        using var progress = new GroupProgress(Broker.BootstrapServers, group, Topics.Events, Partitions);
+        await progress.WaitCaughtUpAsync(Eventually, name, cancellationToken);
+        Log($"{name} committed everything");
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var speed in _speed)
+        {
+            await speed.DisposeAsync();
+        }
+
+        if (_archiver is { } archiver)
+        {
+            await archiver.StopAsync(CancellationToken.None);
+            archiver.Dispose();
+        }
+
+        _archiverMetrics.Dispose();
+        Producer.Dispose();
+        await Serving.DisposeAsync();
+        await Broker.DisposeAsync();
+    }
+}

@@ -205,18 +205,146 @@ internal sealed class KafkaRig : IAsyncDisposable
         }
 
         var view = await MergedViewCheck.CompareAsync(Serving.Client, Producer.Expected, cancellationToken);
-        var master = await MasterDatasetCheck.CompareAsync(DataRoot, Producer.ValidOffsets, cancellationToken);
+
+        // What Kafka holds, read back independently: acknowledged offsets, plus extra copies of acknowledged events.
+        // librdkafka's mock checks an idempotent producer's sequence numbers only for transactional producers, so a
+        // retried batch whose first attempt was appended (its response lost with a dropped connection) is appended
+        // again; a real broker would answer DUPLICATE_SEQUENCE_NUMBER. Such a copy is a valid record of the topic:
+        // the archiver must archive it once and the views must count its event once (dedupe by eventId). Any
+        // other unacknowledged record is an error.
+        var topic = await Task.Run(ReadTopic, cancellationToken);
+        var acknowledged = new HashSet<(int Partition, long Offset)>(Producer.ValidOffsets);
+        var acknowledgedIds = new HashSet<Guid>(acknowledged.Where(topic.ContainsKey).Select(k => topic[k]));
+        var copies = topic.Where(r => !acknowledged.Contains(r.Key) && acknowledgedIds.Contains(r.Value)).Select(r => r.Key).ToList();
+        var strangers = topic.Count - acknowledged.Count(topic.ContainsKey) - copies.Count;
+        var notInTopic = acknowledged.Count(k => !topic.ContainsKey(k));
+        allNotes.Add(FormattableString.Invariant(
+            $"kafka: {topic.Count:N0} records in {Topics.Events}: {acknowledged.Count:N0} acknowledged, {copies.Count:N0} extra copies of acknowledged events (the mock broker does not deduplicate idempotent retries), {strangers} others, {notInTopic} acknowledged but not in the topic"));
+        if (strangers > 0 || notInTopic > 0)
+        {
+            error ??= FormattableString.Invariant($"the topic does not hold what was acknowledged: {strangers} unknown records, {notInTopic} acknowledged records missing");
+        }
+
+        var master = await MasterDatasetCheck.CompareAsync(DataRoot, [.. acknowledged, .. copies], cancellationToken);
         Log(string.Create(CultureInfo.InvariantCulture,
             $"merged view: {view.EventsInView:N0} events, lost {view.Lost}, duplicated {view.Duplicated}; master dataset: {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}"));
         allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"merged view: lost {view.Lost}, duplicated {view.Duplicated}"));
-        allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"master dataset: {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}"));
+        allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"master dataset: {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated} (of {acknowledged.Count + copies.Count:N0} records)"));
         allNotes.AddRange(view.Mismatches);
+        if (master.Duplicated > 0 || master.Missing > 0)
+        {
+            allNotes.AddRange(await MasterDiagnosticsAsync([.. acknowledged, .. copies], cancellationToken));
+        }
+
         allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"wall time {_clock.Elapsed.TotalSeconds:F1} s"));
         return new FaultResult(fault, injected, Producer.Expected.Events, view.EventsInView, view.Lost + master.Missing, view.Duplicated + master.Duplicated)
         {
             Notes = allNotes,
             Error = error,
         };
+    }
+
+    /// <summary>Every record of the events topic: (partition, offset) → eventId (<see cref="Guid.Empty"/> when it has none).</summary>
+    private Dictionary<(int Partition, long Offset), Guid> ReadTopic()
+    {
+        var config = KafkaDefaults.ConsumerConfig(Broker.BootstrapServers, "chaos-reader-" + Guid.NewGuid().ToString("N")[..8]);
+        using var consumer = new Confluent.Kafka.ConsumerBuilder<byte[]?, byte[]?>(config).Build();
+        var records = new Dictionary<(int, long), Guid>();
+        var ends = new Dictionary<int, long>();
+        var starts = new List<Confluent.Kafka.TopicPartitionOffset>();
+        for (var p = 0; p < Partitions; p++)
+        {
+            var w = consumer.QueryWatermarkOffsets(new Confluent.Kafka.TopicPartition(Topics.Events, p), TimeSpan.FromSeconds(10));
+            if (w.High.Value > w.Low.Value)
+            {
+                ends[p] = w.High.Value;
+                starts.Add(new Confluent.Kafka.TopicPartitionOffset(Topics.Events, p, w.Low));
+            }
+        }
+
+        consumer.Assign(starts);
+        var deadline = Stopwatch.StartNew();
+        while (ends.Count > 0)
+        {
+            if (deadline.Elapsed > Eventually)
+            {
+                throw new TimeoutException($"could not read the topic back within {Eventually}");
+            }
+
+            var record = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (record is null)
+            {
+                continue;
+            }
+
+            records[(record.Partition.Value, record.Offset.Value)] = EventId(record.Message.Value);
+            if (ends.TryGetValue(record.Partition.Value, out var end) && record.Offset.Value + 1 >= end)
+            {
+                ends.Remove(record.Partition.Value);
+            }
+        }
+
+        consumer.Close();
+        return records;
+    }
+
+    private static Guid EventId(byte[]? json)
+    {
+        if (json is null)
+        {
+            return Guid.Empty;
+        }
+
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            return document.RootElement.TryGetProperty("eventId", out var id) && id.TryGetGuid(out var guid) ? guid : Guid.Empty;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return Guid.Empty;
+        }
+    }
+
+    /// <summary>Which (partition, offset) rows are extra or missing, and in which files, for the log.</summary>
+    private async Task<List<string>> MasterDiagnosticsAsync(IEnumerable<(int Partition, long Offset)> records, CancellationToken cancellationToken)
+    {
+        var acknowledged = new HashSet<(int, long)>(records);
+        var where = new Dictionary<(int, long), List<string>>();
+        foreach (var file in new LambdaPlatform.Batch.Master.MasterDataset(DataRoot).ListFiles())
+        {
+            await using var reader = await Parquet.ParquetReader.CreateAsync(file.Path, cancellationToken: cancellationToken);
+            var partitionField = reader.Schema.FindDataField("kafkaPartition")!;
+            var offsetField = reader.Schema.FindDataField("kafkaOffset")!;
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                using var group = reader.OpenRowGroupReader(g);
+                var n = checked((int)group.RowCount);
+                var partitions = new int[n];
+                var offsets = new long[n];
+                await group.ReadAsync<int>(partitionField, partitions, cancellationToken: cancellationToken);
+                await group.ReadAsync<long>(offsetField, offsets, cancellationToken: cancellationToken);
+                for (var i = 0; i < n; i++)
+                {
+                    if (!where.TryGetValue((partitions[i], offsets[i]), out var files))
+                    {
+                        where[(partitions[i], offsets[i])] = files = [];
+                    }
+
+                    files.Add(Path.GetRelativePath(DataRoot, file.Path));
+                }
+            }
+        }
+
+        var notes = new List<string>();
+        var twice = where.Where(w => w.Value.Count > 1).ToList();
+        var unacknowledged = where.Keys.Where(k => !acknowledged.Contains(k)).OrderBy(k => k).ToList();
+        var missing = acknowledged.Where(k => !where.ContainsKey(k)).OrderBy(k => k).ToList();
+        notes.Add(FormattableString.Invariant($"master diagnostics: {twice.Count} offsets in more than one row, {unacknowledged.Count} offsets not in the topic as valid records, {missing.Count} acknowledged offsets missing"));
+        notes.AddRange(twice.Take(5).Select(w => FormattableString.Invariant($"  [{w.Key.Item1}] @{w.Key.Item2} in {string.Join(", ", w.Value)}")));
+        notes.AddRange(unacknowledged.Take(5).Select(k => FormattableString.Invariant($"  [{k.Item1}] @{k.Item2} not a valid record of the topic, in {string.Join(", ", where[k])}")));
+        notes.AddRange(missing.Take(5).Select(k => FormattableString.Invariant($"  [{k.Item1}] @{k.Item2} missing")));
+        return notes;
     }
 
     private async Task WaitCaughtUpAsync(string group, string name, CancellationToken cancellationToken)

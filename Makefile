@@ -65,6 +65,11 @@ run: build
 bench: deps
 	$(DOTNET) run -c Release --project bench/LambdaPlatform.Benchmarks -- artifacts/bench.json
 
+## chaos: the whole chaos suite — faults injected into real components, 1,000,000 events through kill -9s; prints a
+## table and writes artifacts/chaos.json (SEED=n repeats a run). `make test` runs the same suite at CI size.
+chaos: build
+	$(DOTNET) run --no-build -c $(CONFIGURATION) --project chaos/LambdaPlatform.Chaos -- $(if $(SEED),--seed $(SEED)) artifacts/chaos.json
+
 clean:
 	$(DOTNET) clean LambdaPlatform.sln --verbosity quiet
 	rm -rf artifacts .lambda

@@ -4,7 +4,7 @@ using LambdaPlatform.Chaos;
 
 var shortRun = new Option<bool>("--short") { Description = "The shorter suite CI runs (fewer events)" };
 var seedOption = new Option<int?>("--seed") { Description = "Seed of every random choice (default: random, printed)" };
-var only = new Option<string[]>("--only") { Description = "Run only faults whose name contains this text", AllowMultipleArgumentsPerToken = true };
+var only = new Option<string[]>("--only") { Description = "Run only faults whose name contains this text (repeatable)" };
 var output = new Argument<string>("report") { Description = "Where to write the JSON report", DefaultValueFactory = _ => "artifacts/chaos.json" };
 var root = new RootCommand("LambdaPlatform chaos suite: injects faults into real components and checks nothing is lost or double counted") { shortRun, seedOption, only, output };
 root.SetAction(async (result, cancellationToken) =>

@@ -29,6 +29,7 @@ public static class LambdaCli
             ProduceCommand.Create(stdout, stderr),
             SqlCommand.Create(stdout),
             SpeedCommand.Create(stdout),
+            ArchiveCommand.Create(stdout),
             BatchCommand.Create(stdout, stderr),
         };
 

@@ -73,6 +73,25 @@ public sealed class BatchRecomputeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Run_DropsStagingTablesAKilledRunLeftBehind_AndKeepsOtherTables()
+    {
+        var events = await ArchiveAsync(Generate(seed: 4, days: 1, perDay: 500, duplicateEvery: 0));
+        var view = new ViewSql(ShippedViews.Single(v => v.Name == "checkout_revenue"));
+        using var recompute = new BatchRecompute(_clickHouse, _clickHouse, ShippedViews, new BatchOptions { DataRoot = _root }, _clock);
+        await recompute.RunAsync();
+
+        // What a SIGKILL between CREATE and DROP of a staging table leaves (its finally never runs).
+        await _clickHouse.ExecuteAsync(view.CreateBatchTable("checkout_revenue_batch_staging_0123456789ab"));
+        await _clickHouse.ExecuteAsync(view.CreateBatchTable("checkout_revenue_batch_kept"));
+        await recompute.RunAsync();
+
+        var tables = (await QueryAsync("SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'checkout_revenue%' ORDER BY name")).Select(r => r[0]).ToList();
+        Assert.DoesNotContain("checkout_revenue_batch_staging_0123456789ab", tables);
+        Assert.Contains("checkout_revenue_batch_kept", tables);
+        await AssertExactAsync(events);
+    }
+
+    [Fact]
     public async Task LateEvent_MakesItsDayDirty_AndTheNextRunCorrectsIt()
     {
         var events = await ArchiveAsync(Generate(seed: 3, days: 2, perDay: 1_000, duplicateEvery: 0));

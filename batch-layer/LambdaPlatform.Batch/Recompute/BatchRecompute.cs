@@ -105,6 +105,7 @@ public sealed class BatchRecompute : IDisposable
             foreach (var sql in view is null ? [.. _views.Values] : new[] { _views[view] })
             {
                 await EnsureTablesAsync(sql, cancellationToken);
+                await DropLeftoverStagingAsync(sql, cancellationToken);
                 var days = day is { } d ? [d] : await DaysToRunAsync(sql, cancellationToken);
                 plan.AddRange(days.Select(x => (sql, x)));
             }
@@ -285,6 +286,31 @@ public sealed class BatchRecompute : IDisposable
 
     private static string TypeFilter(ViewDefinition view) =>
         view.EventTypes is { } types ? $" WHERE eventType IN ({string.Join(", ", types.Select(ViewSql.Literal))})" : string.Empty;
+
+    /// <summary>
+    /// Drops staging tables a killed run left behind (its <c>finally</c> never ran). Runs of one view never overlap,
+    /// so every staging table of the view that exists now is an orphan.
+    /// </summary>
+    private async Task DropLeftoverStagingAsync(ViewSql sql, CancellationToken cancellationToken)
+    {
+        var prefix = sql.View.Name + "_batch_staging_";
+        var database = sql.Database is { } db ? ViewSql.Literal(db) : "currentDatabase()";
+        await using var stream = await _serving.QueryAsync(
+            $"SELECT name FROM system.tables WHERE database = {database} AND startsWith(name, {ViewSql.Literal(prefix)})", "TabSeparated", cancellationToken);
+        using var reader = new StreamReader(stream);
+        var orphans = new List<string>();
+        while (await reader.ReadLineAsync(cancellationToken) is { Length: > 0 } name)
+        {
+            orphans.Add(name);
+        }
+
+        foreach (var name in orphans)
+        {
+            _logger.LogWarning("batch {View}: dropping staging table {Table} left by an interrupted run", sql.View.Name, name);
+            var qualified = sql.Database is { } d ? $"{ViewSql.Quote(d)}.{ViewSql.Quote(name)}" : ViewSql.Quote(name);
+            await _serving.ExecuteAsync($"DROP TABLE IF EXISTS {qualified}", cancellationToken);
+        }
+    }
 
     private async Task EnsureTablesAsync(ViewSql sql, CancellationToken cancellationToken)
     {

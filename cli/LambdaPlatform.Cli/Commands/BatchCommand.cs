@@ -20,7 +20,12 @@ public static class BatchCommand
         var view = new Option<string?>("--view") { Description = "Only this view (default: every view)" };
         var day = new Option<string?>("--day") { Description = "Only this day, YYYY-MM-DD (default: every closed or dirty day)" };
         var data = new Option<string>("--data") { Description = "Data folder (of the running `lambda up`, or to run in this process)", DefaultValueFactory = _ => ".lambda" };
-        var run = new Command("run", "Recompute views now: exact aggregates from the master dataset, swapped into <view>_batch, then W advances") { view, day, data };
+        var clickHouse = new Option<string?>("--clickhouse")
+        {
+            Description = "Serving ClickHouse server connection string (default: env LAMBDA_CLICKHOUSE; without either, the embedded chDB under --data)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LAMBDA_CLICKHOUSE") is { Length: > 0 } fromEnvironment ? fromEnvironment : null,
+        };
+        var run = new Command("run", "Recompute views now: exact aggregates from the master dataset, swapped into <view>_batch, then W advances") { view, day, data, clickHouse };
         run.SetAction(async (result, cancellationToken) =>
         {
             DateOnly? onlyDay = null;
@@ -36,9 +41,10 @@ public static class BatchCommand
 
             var dataDirectory = result.GetValue(data)!;
             var endpointsFile = Path.Combine(dataDirectory, Endpoints.FileName);
-            var results = File.Exists(endpointsFile)
+            var server = result.GetValue(clickHouse);
+            var results = server is null && File.Exists(endpointsFile)
                 ? await RunRemoteAsync((await Endpoints.ReadAsync(dataDirectory, cancellationToken)).Http, result.GetValue(view), onlyDay, cancellationToken)
-                : await RunHereAsync(dataDirectory, result.GetValue(view), onlyDay, stderr, cancellationToken);
+                : await RunHereAsync(dataDirectory, server, result.GetValue(view), onlyDay, stderr, cancellationToken);
             Print(stdout, results);
             return 0;
         });
@@ -46,12 +52,18 @@ public static class BatchCommand
         return new Command("batch", "Batch layer: exact views from the master dataset") { run };
     }
 
-    private static async Task<IReadOnlyList<BatchDayResult>> RunHereAsync(string dataDirectory, string? view, DateOnly? day, TextWriter stderr, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the recompute in this process: chDB reads the Parquet files; the serving tables are in the embedded chDB
+    /// under the data folder, or in the ClickHouse server of <paramref name="server"/> (then chDB only computes).
+    /// </summary>
+    private static async Task<IReadOnlyList<BatchDayResult>> RunHereAsync(string dataDirectory, string? server, string? view, DateOnly? day, TextWriter stderr, CancellationToken cancellationToken)
     {
         var schemas = EventSchemaRegistry.LoadDefault();
         var views = ViewLoader.LoadAll(ViewLoader.DefaultDirectory(), schemas);
-        await using var clickHouse = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(Path.GetFullPath(dataDirectory), "chdb") }, cancellationToken);
-        using var recompute = new BatchRecompute(clickHouse, clickHouse, views, new BatchOptions { DataRoot = Path.GetFullPath(dataDirectory) });
+        var root = Path.GetFullPath(dataDirectory);
+        await using var serving = server is null ? null : ServerClickHouse.FromConnectionString(server);
+        await using var clickHouse = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(root, serving is null ? "chdb" : "batch-engine") }, cancellationToken);
+        using var recompute = new BatchRecompute(clickHouse, (IClickHouse?)serving ?? clickHouse, views, new BatchOptions { DataRoot = root });
         IReadOnlyList<BatchDayResult> results = [];
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
         await console.Progress().AutoClear(true).StartAsync(async progress =>

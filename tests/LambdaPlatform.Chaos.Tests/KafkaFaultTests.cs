@@ -34,7 +34,7 @@ public sealed class KafkaFaultTests(ITestOutputHelper output)
         var result = await ChaosAssert.RunCleanAsync(new KafkaRebalanceScenario(), output);
 
         Assert.Equal(result.EventsIn, ChaosSettings.Ci().FaultEvents);
-        Assert.Equal(4, result.Injected); // two joins, a graceful leave, a SIGKILL
+        Assert.Equal(6, result.Injected); // speed: two joins, a graceful leave, a SIGKILL; archive: a join, a graceful leave
     }
 
     [Fact]

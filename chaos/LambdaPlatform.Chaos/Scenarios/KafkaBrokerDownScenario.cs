@@ -20,7 +20,7 @@ public sealed class KafkaBrokerDownScenario : IChaosScenario
         ArgumentNullException.ThrowIfNull(settings);
         await using var rig = await KafkaRig.StartAsync(settings, "kafka-broker-down", log, cancellationToken);
         rig.StartSpeed("speed-1");
-        await rig.StartArchiverAsync(cancellationToken);
+        rig.StartArchiver("archiver-1");
 
         // Traffic before, during and after the outage: 4 s of it, the outage, 6 s more.
         var lead = TimeSpan.FromSeconds(4);

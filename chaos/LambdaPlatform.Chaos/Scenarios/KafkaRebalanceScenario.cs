@@ -8,7 +8,8 @@ namespace LambdaPlatform.Chaos.Scenarios;
 /// back), a third joins, and then one of two running instances (picked by the seed) is killed with SIGKILL: it
 /// leaves nothing behind, and its partitions stay silent until the broker's session timeout gives them to the
 /// survivor, which reads them again from the last commit. Each event must still be counted once in the merged
-/// views although several instances wrote its partition, and archived once.
+/// views although several instances wrote its partition, and archived once: a second archiver joins group
+/// <c>archive</c> at the same time and leaves gracefully with speed-2.
 /// </summary>
 public sealed class KafkaRebalanceScenario : IChaosScenario
 {
@@ -21,14 +22,16 @@ public sealed class KafkaRebalanceScenario : IChaosScenario
         ArgumentNullException.ThrowIfNull(settings);
         await using var rig = await KafkaRig.StartAsync(settings, "kafka-rebalance", log, cancellationToken);
         var first = rig.StartSpeed("speed-1");
-        await rig.StartArchiverAsync(cancellationToken);
+        var firstArchiver = rig.StartArchiver("archiver-1");
         var producing = rig.ProduceAsync(TimeSpan.FromSeconds(24), cancellationToken);
         var traffic = Stopwatch.StartNew();
 
         await DelayUntilAsync(traffic, TimeSpan.FromSeconds(3), cancellationToken);
         var second = rig.StartSpeed("speed-2"); // join
+        var secondArchiver = rig.StartArchiver("archiver-2"); // the archive group changes too
         await DelayUntilAsync(traffic, TimeSpan.FromSeconds(11), cancellationToken);
         await rig.StopGracefullyAsync(second, cancellationToken); // graceful leave
+        await rig.StopGracefullyAsync(secondArchiver, cancellationToken);
         var third = rig.StartSpeed("speed-3"); // join
         await DelayUntilAsync(traffic, TimeSpan.FromSeconds(19), cancellationToken);
 #pragma warning disable CA5394 // Not security: a seeded, repeatable choice.
@@ -41,8 +44,19 @@ public sealed class KafkaRebalanceScenario : IChaosScenario
         var notes = new List<string>
         {
             $"speed-2 joined and left on SIGTERM (exit code {second.ExitCode}); speed-3 joined; {victim.Name} was killed (SIGKILL), {survivor.Name} took over",
+            $"archiver-2 joined group archive and left on SIGTERM (exit code {secondArchiver.ExitCode}); archiver-1 took its partitions back",
         };
-        var result = await rig.VerifyAsync(Fault, 4, notes, cancellationToken);
+        var result = await rig.VerifyAsync(Fault, 6, notes, cancellationToken);
+        if (firstArchiver.HasExited)
+        {
+            return result with { Error = result.Error ?? $"archiver-1 exited (code {firstArchiver.ExitCode}):\n{firstArchiver.Tail()}" };
+        }
+
+        if (secondArchiver.ExitCode != 0)
+        {
+            return result with { Error = result.Error ?? $"archiver-2 did not stop cleanly on SIGTERM (exit code {secondArchiver.ExitCode}):\n{secondArchiver.Tail()}" };
+        }
+
         if (survivor.HasExited)
         {
             return result with { Error = result.Error ?? $"{survivor.Name} exited (code {survivor.ExitCode}):\n{survivor.Tail()}" };

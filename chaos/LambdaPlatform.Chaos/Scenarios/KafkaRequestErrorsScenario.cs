@@ -41,7 +41,7 @@ public sealed class KafkaRequestErrorsScenario : IChaosScenario
         ArgumentNullException.ThrowIfNull(settings);
         await using var rig = await KafkaRig.StartAsync(settings, "kafka-request-errors", log, cancellationToken);
         rig.StartSpeed("speed-1");
-        await rig.StartArchiverAsync(cancellationToken);
+        rig.StartArchiver("archiver-1");
 
 #pragma warning disable CA5394 // Not security: a seeded, repeatable choice of faults.
         var random = new Random(settings.Seed);

@@ -1,18 +1,16 @@
 using System.Diagnostics;
 using System.Globalization;
-using LambdaPlatform.Batch.Archive;
 using LambdaPlatform.Chaos.Infrastructure;
 using LambdaPlatform.Chaos.Verification;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LambdaPlatform.Chaos.Scenarios;
 
 /// <summary>
 /// What every Kafka fault scenario runs against: a dev broker (events + dead-letter topics), a real
-/// <c>clickhouse-server</c> with the serving tables, the real <c>lambda speed</c> as child processes (group
-/// <c>speed</c>), the archiver (group <c>archive</c>) writing the Parquet master dataset, and a producer with the
+/// <c>clickhouse-server</c> with the serving tables, the real <c>lambda speed</c> and <c>lambda archive</c> as child processes
+/// (groups <c>speed</c> and <c>archive</c>), the archiver writing the Parquet master dataset, and a producer with the
 /// platform's idempotent <c>acks=all</c> settings sending valid events at a steady pace with current timestamps.
 /// <see cref="VerifyAsync"/> waits for both groups to commit everything and compares the merged views and the
 /// master dataset with the exact answer from the delivery reports.
@@ -27,9 +25,7 @@ internal sealed class KafkaRig : IAsyncDisposable
 
     private readonly TextWriter _log;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private readonly List<LambdaProcess> _speed = [];
-    private readonly ArchiverMetrics _archiverMetrics = new();
-    private Archiver? _archiver;
+    private readonly List<LambdaProcess> _processes = [];
     private long _sent;
 
     private KafkaRig(ChaosSettings settings, string folder, TextWriter log, DevBroker broker, ServingServer serving)
@@ -98,26 +94,22 @@ internal sealed class KafkaRig : IAsyncDisposable
     public LambdaProcess StartSpeed(string name)
     {
         var process = LambdaProcess.Start(name, ["speed", "--kafka", Broker.BootstrapServers, "--clickhouse", Serving.ConnectionString], Path.Combine(Folder, name + ".log"));
-        _speed.Add(process);
+        _processes.Add(process);
         Log($"started {name} (pid {process.Id})");
         return process;
     }
 
-    /// <summary>Starts the archiver (group <c>archive</c>) writing the master dataset under <see cref="DataRoot"/>.</summary>
-    public async Task StartArchiverAsync(CancellationToken cancellationToken)
+    /// <summary>Starts one more <c>lambda archive</c> process (group <c>archive</c>) writing the master dataset under <see cref="DataRoot"/>.</summary>
+    public LambdaProcess StartArchiver(string name)
     {
-        var options = new ArchiverOptions
-        {
-            BootstrapServers = Broker.BootstrapServers,
-            RootPath = DataRoot,
-            MaxFileAge = TimeSpan.FromSeconds(2), // publish (and commit) soon after the traffic stops
-        };
-        _archiver = new Archiver(options, EventSchemaRegistry.LoadDefault(), _archiverMetrics, NullLogger<Archiver>.Instance);
-        await _archiver.StartAsync(cancellationToken);
-        Log("started the archiver");
+        // Files are published (and offsets committed) 2 s after they open, so soon after the traffic stops.
+        var process = LambdaProcess.Start(name, ["archive", "--kafka", Broker.BootstrapServers, "--data", DataRoot, "--max-file-age", "2"], Path.Combine(Folder, name + ".log"));
+        _processes.Add(process);
+        Log($"started {name} (pid {process.Id})");
+        return process;
     }
 
-    /// <summary>Stops a speed process with SIGTERM (a graceful leave: it closes its consumer), waiting for it to end.</summary>
+    /// <summary>Stops a speed or archiver process with SIGTERM (a graceful leave: it closes its consumer), waiting for it to end.</summary>
     public async Task StopGracefullyAsync(LambdaProcess process, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(process);
@@ -131,7 +123,7 @@ internal sealed class KafkaRig : IAsyncDisposable
         Log($"{process.Name} stopped on SIGTERM, exit code {code}");
     }
 
-    /// <summary>Kills a speed process with SIGKILL (no flush, no commit, no leave: the group notices after its session timeout).</summary>
+    /// <summary>Kills a speed or archiver process with SIGKILL (no flush, no commit, no leave: the group notices after its session timeout).</summary>
     public async Task KillAsync(LambdaProcess process)
     {
         ArgumentNullException.ThrowIfNull(process);
@@ -198,7 +190,7 @@ internal sealed class KafkaRig : IAsyncDisposable
         catch (TimeoutException e)
         {
             error = e.Message;
-            foreach (var speed in _speed)
+            foreach (var speed in _processes)
             {
                 allNotes.Add($"{speed.Name} ({(speed.HasExited ? "exited " + speed.ExitCode.ToString(CultureInfo.InvariantCulture) : "running")}), log tail:\n{speed.Tail(15)}");
             }
@@ -357,18 +349,11 @@ internal sealed class KafkaRig : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        foreach (var speed in _speed)
+        foreach (var process in _processes)
         {
-            await speed.DisposeAsync();
+            await process.DisposeAsync();
         }
 
-        if (_archiver is { } archiver)
-        {
-            await archiver.StopAsync(CancellationToken.None);
-            archiver.Dispose();
-        }
-
-        _archiverMetrics.Dispose();
         Producer.Dispose();
         await Serving.DisposeAsync();
         await Broker.DisposeAsync();

@@ -124,7 +124,18 @@ public sealed class SpeedConsumer : BackgroundService
                         break;
                     }
 
-                    var record = consumer.Consume(TimeSpan.FromTicks(Math.Max(1, remaining * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                    ConsumeResult<byte[]?, byte[]?>? record;
+                    try
+                    {
+                        record = consumer.Consume(TimeSpan.FromTicks(Math.Max(1, remaining * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                    }
+                    catch (ConsumeException e) when (!e.Error.IsFatal)
+                    {
+                        // A failed fetch (connection dropped, request timed out): librdkafka fetches again from the same offset.
+                        _logger.LogWarning("kafka: {Reason}", e.Error.Reason);
+                        continue;
+                    }
+
                     if (record is null || record.IsPartitionEOF)
                     {
                         continue;

@@ -19,12 +19,13 @@ public sealed class KafkaRequestErrorsScenario : IChaosScenario
         ErrorCode.NotEnoughReplicas, ErrorCode.NotEnoughReplicasAfterAppend, ErrorCode.Local_Transport,
     ];
 
-    // Only the errors librdkafka's fetcher handles itself (metadata refresh and retry); others are handed to the
-    // application as consumer errors, which is not a retriable broker fault any more.
+    // Most are handled inside librdkafka's fetcher (metadata refresh, retry). REQUEST_TIMED_OUT and
+    // NETWORK_EXCEPTION, retriable in the Kafka protocol too, are also handed to the application as non-fatal
+    // consumer errors (Consume throws) while the fetcher backs off and retries: a consumer must carry on.
     private static readonly ErrorCode[] FetchErrors =
     [
         ErrorCode.NotLeaderForPartition, ErrorCode.LeaderNotAvailable, ErrorCode.ReplicaNotAvailable,
-        ErrorCode.KafkaStorageError, ErrorCode.Local_Transport,
+        ErrorCode.KafkaStorageError, ErrorCode.Local_Transport, ErrorCode.RequestTimedOut, ErrorCode.NetworkException,
     ];
 
     private static readonly ErrorCode[] CommitErrors =

@@ -26,6 +26,7 @@ internal sealed class KafkaRig : IAsyncDisposable
     private readonly TextWriter _log;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<LambdaProcess> _processes = [];
+    private readonly HashSet<LambdaProcess> _stopped = [];
     private long _sent;
 
     private KafkaRig(ChaosSettings settings, string folder, TextWriter log, DevBroker broker, ServingServer serving)
@@ -119,6 +120,7 @@ internal sealed class KafkaRig : IAsyncDisposable
             await kill.WaitForExitAsync(cancellationToken);
         }
 
+        _stopped.Add(process);
         var code = await process.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
         Log($"{process.Name} stopped on SIGTERM, exit code {code}");
     }
@@ -127,6 +129,7 @@ internal sealed class KafkaRig : IAsyncDisposable
     public async Task KillAsync(LambdaProcess process)
     {
         ArgumentNullException.ThrowIfNull(process);
+        _stopped.Add(process);
         await process.KillAsync();
         Log($"{process.Name} killed (SIGKILL)");
     }
@@ -193,6 +196,18 @@ internal sealed class KafkaRig : IAsyncDisposable
             foreach (var speed in _processes)
             {
                 allNotes.Add($"{speed.Name} ({(speed.HasExited ? "exited " + speed.ExitCode.ToString(CultureInfo.InvariantCulture) : "running")}), log tail:\n{speed.Tail(15)}");
+            }
+        }
+
+        foreach (var process in _processes)
+        {
+            // Warnings show the fault reached the component (failed fetches and commits it rode out).
+            var warnings = File.Exists(process.LogPath) ? File.ReadLines(process.LogPath).Count(l => l.StartsWith("warn:", StringComparison.Ordinal)) : 0;
+            allNotes.Add(FormattableString.Invariant($"{process.Name}: {warnings} warnings in its log"));
+            if (process.HasExited && !_stopped.Contains(process))
+            {
+                error = FormattableString.Invariant($"{process.Name} (pid {process.Id}) ended on its own with exit code {process.ExitCode}:\n{process.Tail()}")
+                    + (error is null ? string.Empty : "\n" + error);
             }
         }
 
@@ -263,7 +278,16 @@ internal sealed class KafkaRig : IAsyncDisposable
                 throw new TimeoutException($"could not read the topic back within {Eventually}");
             }
 
-            var record = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            Confluent.Kafka.ConsumeResult<byte[]?, byte[]?>? record;
+            try
+            {
+                record = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            }
+            catch (Confluent.Kafka.ConsumeException e) when (!e.Error.IsFatal)
+            {
+                continue; // e.g. an injected fetch error still pending: librdkafka fetches again
+            }
+
             if (record is null)
             {
                 continue;

@@ -9,6 +9,9 @@ public static class ChaosSuite
     public static IReadOnlyList<IChaosScenario> All { get; } =
     [
         new KillScenario(),
+        new ClickHouseOutageScenario(),
+        new ClickHouseOutageEmbeddedScenario(),
+        new DiskFullScenario(),
         new KafkaBrokerDownScenario(),
         new KafkaRequestErrorsScenario(),
         new KafkaRebalanceScenario(),

@@ -20,8 +20,9 @@ public enum JobsAccessLevel
 }
 
 /// <summary>
-/// The access rule: a request bearing the configured API key (header <c>X-Api-Key</c>) is authorised; without a
-/// configured key, a local request is authorised. A local request that is not authorised sees a read-only dashboard;
+/// The access rule: a request the host authenticated (the platform's API keys), or bearing the configured
+/// <see cref="JobsOptions.ApiKey"/> (header <c>X-Api-Key</c>), is authorised; without a configured key, a local request
+/// is authorised. A local request that is not authorised sees a read-only dashboard;
 /// any other request that is not authorised is refused.
 /// </summary>
 /// <remarks>
@@ -50,11 +51,20 @@ public static class JobsAccess
         return apiKey is null ? JobsAccessLevel.Full : JobsAccessLevel.ReadOnly;
     }
 
-    /// <summary>The access level of an HTTP request under <paramref name="options"/>.</summary>
+    /// <summary>
+    /// The access level of an HTTP request under <paramref name="options"/>. A request that the host's own
+    /// authentication has authenticated (e.g. with one of the platform's API keys) has <see cref="JobsAccessLevel.Full"/>
+    /// access; otherwise <see cref="Evaluate(IPAddress?, IPAddress?, string?, string?)"/> decides.
+    /// </summary>
     public static JobsAccessLevel Evaluate(HttpContext context, JobsOptions options)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(options);
+        if (context.User.Identity?.IsAuthenticated == true)
+        {
+            return JobsAccessLevel.Full;
+        }
+
         var presented = context.Request.Headers.TryGetValue(JobsOptions.ApiKeyHeader, out var values) && values.Count == 1 ? values[0] : null;
         return Evaluate(context.Connection.RemoteIpAddress, context.Connection.LocalIpAddress, presented, options.ApiKey);
     }

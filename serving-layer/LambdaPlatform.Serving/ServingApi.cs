@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Serving.Security;
 using LambdaPlatform.Schemas.Views;
 using LambdaPlatform.Serving.Views;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,6 +19,11 @@ namespace LambdaPlatform.Serving;
 /// <c>/health</c>, <c>/metrics</c> (Prometheus), <c>/openapi/v1.json</c> and the interactive page <c>/docs</c>.
 /// Needs an <see cref="IClickHouse"/>, the view definitions and a <see cref="TimeProvider"/> in the container.
 /// </summary>
+/// <remarks>
+/// Security: register <see cref="ApiKeys"/> and <see cref="HttpLimits"/> in the container to configure them (defaults:
+/// no keys, i.e. an open API, and <see cref="HttpLimits"/>' defaults). With keys, every endpoint but <c>/health</c> needs
+/// one (see <see cref="ApiKeyAuthentication"/>). Call <see cref="UseServingApi"/> before mapping.
+/// </remarks>
 public static class ServingApi
 {
     /// <summary>
@@ -26,6 +32,8 @@ public static class ServingApi
     /// </summary>
     public static IServiceCollection AddServingApi(this IServiceCollection services, params string[] meters)
     {
+        services.TryAddSingleton(new HttpLimits());
+        services.AddApiKeyAuthentication();
         services.AddSingleton<ViewFreshness>();
         services.TryAddSingleton(new ViewsApiOptions());
         services.AddSingleton(sp => new ViewsEndpoints(sp.GetRequiredService<IClickHouse>(), sp.GetRequiredService<IReadOnlyList<ViewDefinition>>(),
@@ -42,7 +50,21 @@ public static class ServingApi
         return services;
     }
 
-    /// <summary>Maps the endpoints.</summary>
+    /// <summary>
+    /// Adds the API's middleware: routing, authentication and authorization (API keys), and the per-endpoint body-size
+    /// limits (413 with a problem body when <c>Content-Length</c> is over the limit).
+    /// </summary>
+    public static IApplicationBuilder UseServingApi(this IApplicationBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.Use(BodySizeLimits.InvokeAsync);
+        return app;
+    }
+
+    /// <summary>Maps the endpoints; <c>/health</c> is open even when API keys are required.</summary>
     public static IEndpointRouteBuilder MapServingApi(this IEndpointRouteBuilder routes)
     {
         ArgumentNullException.ThrowIfNull(routes);
@@ -67,7 +89,7 @@ public static class ServingApi
                 [HealthStatus.Degraded] = StatusCodes.Status200OK,
                 [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
             },
-        });
+        }).AllowAnonymous();
         routes.MapPrometheusScrapingEndpoint("/metrics");
         return routes;
     }

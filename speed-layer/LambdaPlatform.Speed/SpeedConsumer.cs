@@ -14,8 +14,9 @@ namespace LambdaPlatform.Speed;
 /// decodes and validates each record, sends invalid ones to the dead-letter topic with their reason,
 /// writes valid ones in batches to every <see cref="IEventSink"/> at least once per
 /// <see cref="SpeedOptions.FlushInterval"/>, and commits offsets only after the batch is durable. A
-/// failed flush is retried with backoff while the offsets are held and consumption waits (bounded memory);
-/// <see cref="Health"/> reports it. Several instances in one group share the partitions.
+/// failed flush is retried with exponential backoff (100 ms doubling to 10 s, jittered) while the offsets are held
+/// and the partitions paused: the consumer keeps polling, so it stays in the group, and librdkafka drops what it
+/// prefetched, so memory stays bounded. <see cref="Health"/> reports it. Several instances in one group share the partitions.
 /// </summary>
 public sealed class SpeedConsumer : BackgroundService
 {
@@ -26,6 +27,9 @@ public sealed class SpeedConsumer : BackgroundService
     private readonly SpeedMetrics _metrics;
     private readonly ILogger _logger;
     private readonly TimeProvider _clock;
+    private static readonly TimeSpan RetryBaseDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan RetryMaxDelay = TimeSpan.FromSeconds(10);
+
     private readonly ResiliencePipeline _retry;
     private volatile SpeedHealth _health = new(true, "starting", null);
 
@@ -52,8 +56,8 @@ public sealed class SpeedConsumer : BackgroundService
                 OnRetry = args =>
                 {
                     _metrics.FlushFailures.Add(1);
-                    _health = new SpeedHealth(false, $"flush failing, retry {args.AttemptNumber + 1}: {args.Outcome.Exception?.Message}", _health.LastFlushAt);
-                    _logger.LogWarning("speed flush failed (attempt {Attempt}), retrying in {Delay}: {Error}", args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message);
+                    _health = new SpeedHealth(false, $"creating the sinks' tables failing, retry {args.AttemptNumber + 1}: {args.Outcome.Exception?.Message}", _health.LastFlushAt);
+                    _logger.LogWarning("speed sink initialization failed (attempt {Attempt}), retrying in {Delay}: {Error}", args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message);
                     return default;
                 },
             })
@@ -91,6 +95,8 @@ public sealed class SpeedConsumer : BackgroundService
         }
 
         var config = KafkaDefaults.ConsumerConfig(_options.BootstrapServers, _options.GroupId);
+        config.QueuedMaxMessagesKbytes = _options.MaxPrefetchKilobytes;
+        config.MaxPollIntervalMs = (int)_options.MaxPollInterval.TotalMilliseconds;
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) =>
             {
@@ -178,14 +184,47 @@ public sealed class SpeedConsumer : BackgroundService
         Dictionary<TopicPartition, TopicPartitionOffset> positions, CancellationToken cancellationToken)
     {
         var started = _clock.GetTimestamp();
-        await _retry.ExecuteAsync(async ct =>
+        var paused = new List<TopicPartition>();
+        var delay = RetryBaseDelay;
+        for (var attempt = 1; ; attempt++)
         {
-            await deadLetters.FlushAsync(ct);
-            foreach (var sink in _sinks)
+            try
             {
-                await sink.WriteAsync(batch, ct);
+                await deadLetters.FlushAsync(cancellationToken);
+                foreach (var sink in _sinks)
+                {
+                    await sink.WriteAsync(batch, cancellationToken);
+                }
+
+                break;
             }
-        }, cancellationToken);
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Jitter (0.5–1.5×) so that instances of a group do not retry in lockstep.
+#pragma warning disable CA5394 // not security-relevant
+                var wait = TimeSpan.FromTicks((long)(delay.Ticks * (0.5 + Random.Shared.NextDouble())));
+#pragma warning restore CA5394
+                _metrics.FlushFailures.Add(1);
+                _health = new SpeedHealth(false, $"flush failing, retry {attempt}, consumption paused: {e.Message}", _health.LastFlushAt);
+                _logger.LogWarning("speed flush failed (attempt {Attempt}), retrying in {Delay}: {Error}", attempt, wait, e.Message);
+                HoldPaused(consumer, paused, wait, cancellationToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, RetryMaxDelay.Ticks));
+            }
+        }
+
+        if (paused.Count > 0)
+        {
+            try
+            {
+                // All of them, also those revoked meanwhile: librdkafka keeps a partition paused across a re-assignment.
+                consumer.Resume(paused);
+            }
+            catch (KafkaException e)
+            {
+                _logger.LogWarning("resuming partitions after the flush failed: {Reason}", e.Error.Reason);
+                consumer.Resume(consumer.Assignment);
+            }
+        }
 
         var visibleAt = _clock.GetUtcNow().UtcDateTime;
         _metrics.FlushDuration.Record(_clock.GetElapsedTime(started).TotalSeconds);
@@ -219,6 +258,44 @@ public sealed class SpeedConsumer : BackgroundService
         _health = new SpeedHealth(true, "consuming", visibleAt);
         batch.Clear();
         positions.Clear();
+    }
+
+    /// <summary>
+    /// Waits <paramref name="wait"/> while polling the consumer with every assigned partition paused: librdkafka drops
+    /// what it prefetched and fetches nothing more (memory stays bounded), the group keeps this member
+    /// (<c>max.poll.interval.ms</c>) and rebalances are served. On resume, fetching restarts after the last record read.
+    /// </summary>
+    private void HoldPaused(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> paused, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var until = _clock.GetTimestamp() + (long)(wait.TotalSeconds * _clock.TimestampFrequency);
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var unpaused = consumer.Assignment.Where(tp => !paused.Contains(tp)).ToList();
+            if (unpaused.Count > 0)
+            {
+                consumer.Pause(unpaused);
+                paused.AddRange(unpaused);
+            }
+
+            var remaining = until - _clock.GetTimestamp();
+            if (remaining <= 0)
+            {
+                return;
+            }
+
+            var timeout = TimeSpan.FromTicks(Math.Clamp(remaining * TimeSpan.TicksPerSecond / _clock.TimestampFrequency, 1, TimeSpan.TicksPerMillisecond * 100));
+            if (consumer.Consume(timeout) is { IsPartitionEOF: false } record)
+            {
+                // From a partition assigned during the wait, before it was paused: read it again after the flush.
+                consumer.Seek(record.TopicPartitionOffset);
+                if (!paused.Contains(record.TopicPartition))
+                {
+                    consumer.Pause([record.TopicPartition]);
+                    paused.Add(record.TopicPartition);
+                }
+            }
+        }
     }
 }
 

@@ -23,6 +23,21 @@ public sealed record SpeedOptions
     /// <summary>Most events buffered before a flush is forced (bounds memory). Default 100,000.</summary>
     public int MaxBatchEvents { get; init; } = 100_000;
 
+    /// <summary>
+    /// Most kilobytes of records librdkafka prefetches into the consumer queue (<c>queued.max.messages.kbytes</c>).
+    /// With <see cref="MaxBatchEvents"/> it bounds the memory of a running consumer; while a failed flush is retried
+    /// its partitions are paused and the prefetched records dropped. Default 16,384 (16 MiB; librdkafka's own default
+    /// is 64 MiB).
+    /// </summary>
+    public int MaxPrefetchKilobytes { get; init; } = 16_384;
+
+    /// <summary>
+    /// Longest time between two polls of the consumer before librdkafka leaves the group (<c>max.poll.interval.ms</c>).
+    /// The consumer keeps polling (partitions paused) while a failed flush is retried, so only a single write hanging
+    /// longer than this costs the membership. Default 5 minutes; at least 45 s (the client's session timeout).
+    /// </summary>
+    public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Throws when a setting is missing or out of range, naming it.</summary>
     public SpeedOptions Validate()
     {
@@ -44,6 +59,16 @@ public sealed record SpeedOptions
         if (MaxBatchEvents <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxBatchEvents), MaxBatchEvents, "MaxBatchEvents must be positive");
+        }
+
+        if (MaxPrefetchKilobytes is < 1 or > 2_097_151)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPrefetchKilobytes), MaxPrefetchKilobytes, "MaxPrefetchKilobytes must be between 1 and 2,097,151");
+        }
+
+        if (MaxPollInterval < TimeSpan.FromSeconds(45) || MaxPollInterval > TimeSpan.FromHours(24))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPollInterval), MaxPollInterval, "MaxPollInterval must be between 45 seconds and 24 hours");
         }
 
         return this;

@@ -71,6 +71,91 @@ public sealed class HostileRequestTests(PlatformFixture platform)
     [InlineData("SELECT 1 INTO OUTFILE '/tmp/x'")]
     [InlineData("SET readonly = 0")]
     [InlineData("")]
+    // Writes and DDL, whatever the case or the comments around them.
+    [InlineData("insert into events select * from events limit 1")]
+    [InlineData("/* a read */ INSERT INTO events SELECT * FROM events LIMIT 1")]
+    [InlineData("-- SELECT\nDROP TABLE events")]
+    [InlineData("CREATE TABLE x ENGINE = Memory AS SELECT 1")]
+    [InlineData("CREATE DATABASE x")]
+    [InlineData("CREATE DICTIONARY d (k UInt64, v String) PRIMARY KEY k SOURCE(FILE(path '/etc/passwd' format 'TSV')) LAYOUT(FLAT()) LIFETIME(0)")]
+    [InlineData("DROP DATABASE default")]
+    [InlineData("TRUNCATE TABLE checkout_revenue_rt")]
+    [InlineData("ALTER TABLE events UPDATE eventType = 'x' WHERE 1")]
+    [InlineData("ALTER TABLE events ADD COLUMN x UInt8")]
+    [InlineData("DELETE FROM events WHERE 1")]
+    [InlineData("UPDATE events SET eventType = 'x' WHERE 1")]
+    [InlineData("ATTACH TABLE x FROM '/etc' (a String) ENGINE = File(TSV)")]
+    [InlineData("DETACH TABLE events")]
+    [InlineData("RENAME TABLE events TO events_gone")]
+    [InlineData("EXCHANGE TABLES events AND lambda_watermarks")]
+    [InlineData("OPTIMIZE TABLE events FINAL")]
+    [InlineData("KILL QUERY WHERE 1")]
+    [InlineData("SYSTEM SHUTDOWN")]
+    [InlineData("SYSTEM DROP DNS CACHE")]
+    [InlineData("GRANT ALL ON *.* TO default")]
+    [InlineData("BACKUP TABLE events TO File('/tmp/x')")]
+    [InlineData("USE system")]
+    // Settings that would lift readonly, in any clause.
+    [InlineData("SELECT 1 SETTINGS readonly = 0")]
+    [InlineData("SELECT 1 SETTINGS max_threads = 1, readonly = 2")]
+    [InlineData("SELECT 1 SETTINGS allow_ddl = 1")]
+    [InlineData("SELECT * FROM (SELECT 1 SETTINGS readonly = 0)")]
+    [InlineData("SELECT 1 SETTINGS max_threads = 1 UNION ALL SELECT 2")]
+    [InlineData("SELECT 1 SETTINGS `readonly` = 0")]
+    // More than one statement, however it is hidden.
+    [InlineData("SELECT 1;INSERT INTO events SELECT * FROM events LIMIT 1")]
+    [InlineData("SELECT 1; -- nothing\nDROP TABLE events")]
+    [InlineData("SELECT 1 /* ; */ ; TRUNCATE TABLE events")]
+    [InlineData("SELECT ';' ; DROP TABLE events")]
+    [InlineData("SELECT 1 #x\n; DROP TABLE events")]
+    [InlineData("SELECT 1 /* unterminated")]
+    [InlineData("SELECT 'unterminated")]
+    // Functions that read or write outside the database.
+    [InlineData("SELECT file('/etc/passwd')")]
+    [InlineData("SELECT * FROM FILE('/etc/passwd', 'LineAsString')")]
+    [InlineData("SELECT * FROM \"file\"('/etc/passwd', 'LineAsString')")]
+    [InlineData("SELECT * FROM file /* x */ ('/etc/passwd', 'LineAsString')")]
+    [InlineData("SELECT * FROM urlCluster('c', 'http://127.0.0.1:1/x', 'CSV')")]
+    [InlineData("SELECT * FROM remoteSecure('127.0.0.1', system.one)")]
+    [InlineData("SELECT * FROM cluster('default', system.one)")]
+    [InlineData("SELECT * FROM s3('http://127.0.0.1:1/b/k', 'CSV')")]
+    [InlineData("SELECT * FROM hdfs('hdfs://127.0.0.1:1/x', 'CSV')")]
+    [InlineData("SELECT * FROM input('a String')")]
+    [InlineData("SELECT * FROM executable('cat /etc/passwd', 'LineAsString', 'a String')")]
+    [InlineData("SELECT * FROM jdbc('jdbc:x', 'x')")]
+    [InlineData("SELECT * FROM odbc('DSN=x', 'x')")]
+    [InlineData("SELECT * FROM mysql('127.0.0.1:1', 'db', 't', 'u', 'p')")]
+    [InlineData("SELECT * FROM postgresql('127.0.0.1:1', 'db', 't', 'u', 'p')")]
+    [InlineData("SELECT * FROM sqlite('/etc/passwd', 't')")]
+    [InlineData("SELECT * FROM azureBlobStorage('http://127.0.0.1:1', 'c', 'b')")]
+    [InlineData("SELECT * FROM dictionary('d')")]
+    [InlineData("SELECT * FROM merge(system, '^users$')")]
+    [InlineData("SELECT catboostEvaluate('/etc/passwd', 1)")]
+    [InlineData("SELECT dictGet('secrets', 'value', toUInt64(1))")]
+    [InlineData("SELECT dictGetOrDefault('secrets', 'value', toUInt64(1), '')")]
+    [InlineData("SELECT DICTHAS('secrets', toUInt64(1))")]
+    [InlineData("SELECT * FROM events INTO OUTFILE '/tmp/x'")]
+    [InlineData("SELECT 1 FORMAT TSV")]
+    // System tables with credentials, grants or other users' queries.
+    [InlineData("SELECT * FROM system.users")]
+    [InlineData("SELECT * FROM `system`.`users`")]
+    [InlineData("SELECT * FROM \"SYSTEM\" . \"Grants\"")]
+    [InlineData("SELECT name FROM system.roles UNION ALL SELECT name FROM system.quotas")]
+    [InlineData("SELECT * FROM system.named_collections")]
+    [InlineData("SELECT * FROM system.settings_profiles")]
+    [InlineData("SELECT * FROM system.row_policies")]
+    [InlineData("SELECT * FROM system.server_settings")]
+    [InlineData("SELECT query FROM system.processes")]
+    [InlineData("SELECT query FROM system.query_log")]
+    [InlineData("SELECT * FROM system.user_directories")]
+    [InlineData("SELECT * FROM loop(system.users) LIMIT 1")]
+    [InlineData("SHOW USERS")]
+    [InlineData("SHOW GRANTS")]
+    [InlineData("SHOW ACCESS")]
+    [InlineData("SHOW PROCESSLIST")]
+    [InlineData("SHOW CREATE USER default")]
+    [InlineData("SHOW CREATE ROW POLICY p")]
+    [InlineData("SHOW NAMED COLLECTIONS")]
     public async Task Sql_RefusesAnythingButARead(string sql)
     {
         var before = await FingerprintAsync();
@@ -78,6 +163,48 @@ public sealed class HostileRequestTests(PlatformFixture platform)
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("sql", JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("field").GetString());
         Assert.Equal(before, await FingerprintAsync());
+    }
+
+    [Fact]
+    public async Task Sql_BackendRefusesWithReadonlyError_WhenAWriteGetsPastTheChecker()
+    {
+        // ClickHouse parses "WITH … INSERT"; the checker lets it through as a read (it starts with WITH), and the
+        // readonly = 1 that every query carries stops it: the second line of defence at work.
+        var before = await FingerprintAsync();
+        using var response = await platform.Http.PostAsJsonAsync("/v1/sql", new { sql = "WITH 1 AS x INSERT INTO lambda_watermarks (view) SELECT 'hacked'" });
+        var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(164, problem.GetProperty("clickHouseErrorCode").GetInt32()); // READONLY
+        Assert.Equal(before, await FingerprintAsync());
+    }
+
+    [Theory]
+    [InlineData("SELECT getSetting('readonly')")]
+    [InlineData("SELECT getSetting('readonly') SETTINGS max_threads = 1, max_execution_time = 60")]
+    [InlineData("SELECT getSetting('readonly'); -- the end")]
+    [InlineData("WITH 1 AS one SELECT getSetting('readonly') /* readonly = 0 */")]
+    public async Task Sql_RunsWithReadonlyForced_WhenTheQueryIsARead(string sql)
+    {
+        using var response = await platform.Http.PostAsJsonAsync("/v1/sql", new { sql, format = "TabSeparated" });
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.IsSuccessStatusCode, body);
+        Assert.Equal("1", body.Trim());
+    }
+
+    [Theory]
+    [InlineData("SELECT count() FROM system.settings")]
+    [InlineData("SELECT format('{}-{}', 'a', 'b')")]
+    [InlineData("SHOW TABLES")]
+    [InlineData("SHOW CREATE TABLE events")]
+    [InlineData("DESCRIBE TABLE events")]
+    [InlineData("SELECT 'DROP TABLE events; file(x)' AS text")]
+    public async Task Sql_AnswersReads_ThatLookLikeRefusedOnes(string sql)
+    {
+        using var response = await platform.Http.PostAsJsonAsync("/v1/sql", new { sql, format = "TabSeparated" });
+
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 
     /// <summary>The tables and the watermark rows: what a successful attack would change.</summary>

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using LambdaPlatform.Cli.Hosting;
+using LambdaPlatform.Serving;
 
 namespace LambdaPlatform.Cli.Tests;
 
@@ -15,7 +16,13 @@ public sealed class PlatformFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Host = await PlatformHost.StartAsync(new UpOptions { DataDirectory = DataDirectory, Http = "127.0.0.1:" + FreePort(), DemoRate = 2_000, Partitions = 2 });
+        Host = await PlatformHost.StartAsync(new UpOptions
+        {
+            DataDirectory = DataDirectory, Http = "127.0.0.1:" + FreePort(), DemoRate = 2_000, Partitions = 2,
+
+            // Short enough for the slow-client tests to finish soon; the defaults are 10 s and 5 s.
+            HttpLimits = new HttpLimits { RequestHeadersTimeout = TimeSpan.FromSeconds(4), MinRequestBodyGracePeriod = TimeSpan.FromSeconds(3) },
+        });
         Http = new HttpClient { BaseAddress = new Uri(Host.Endpoints.Http) };
     }
 
@@ -34,7 +41,7 @@ public sealed class PlatformFixture : IAsyncLifetime
         return (code, stdout.ToString(), stderr.ToString());
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

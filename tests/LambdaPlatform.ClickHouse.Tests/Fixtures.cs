@@ -24,9 +24,12 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public ServerClickHouse Backend { get; private set; } = null!;
 
+    /// <summary>The writer's password, as a caller would pass it from configuration (made up per run).</summary>
+    public string WriterPassword { get; } = "writer-" + Guid.NewGuid().ToString("N");
+
     public async Task InitializeAsync()
     {
-        Server = await ClickHouseServerProcess.StartAsync();
+        Server = await ClickHouseServerProcess.StartAsync(new ClickHouseServerProcessOptions { WriterPassword = WriterPassword });
         Backend = new ServerClickHouse(Server.ConnectionOptions);
     }
 

@@ -110,6 +110,53 @@ public sealed class SpeedConsumerTests(PipelineFixture fixture)
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new SpeedOptions { BootstrapServers = "x:1", FlushInterval = TimeSpan.FromSeconds(5) }.Validate());
         Assert.Equal("FlushInterval", e.ParamName);
         Assert.Equal("BootstrapServers", Assert.Throws<ArgumentException>(() => new SpeedOptions().Validate()).ParamName);
+        Assert.Equal("MaxPrefetchKilobytes", Assert.Throws<ArgumentOutOfRangeException>(() => new SpeedOptions { BootstrapServers = "x:1", MaxPrefetchKilobytes = 0 }.Validate()).ParamName);
+    }
+
+    [Fact]
+    public async Task Consumer_StaysInGroupAndWritesEveryEventOnce_WhenWritesFailLongerThanMaxPollInterval()
+    {
+        const int Count = 2_000;
+        var maxPoll = TimeSpan.FromSeconds(45);
+        var (topic, dlq) = fixture.NewTopics(partitions: 2);
+        var table = "events_" + Guid.NewGuid().ToString("N")[..12];
+        var sink = new FailingSink(new RawEventsTable(fixture.ClickHouse, table)) { Failing = true };
+        await sink.InitializeAsync();
+        var logger = new ListLogger();
+        var consumer = new SpeedConsumer(
+            new SpeedOptions { BootstrapServers = fixture.Broker.BootstrapServers, Topic = topic, DeadLetterTopic = dlq, GroupId = "speed-" + Guid.NewGuid(), MaxPollInterval = maxPoll },
+            fixture.Schemas, [sink], new SpeedMetrics(), logger);
+        await using (new RunningConsumer(consumer))
+        {
+            await consumer.StartAsync(CancellationToken.None);
+            var generator = new EventGenerator(new EventGeneratorOptions { Seed = 3 });
+            var now = DateTime.UtcNow.AddMinutes(-1);
+            using (var producer = new ProducerBuilder<string, byte[]>(KafkaDefaults.ProducerConfig(fixture.Broker.BootstrapServers)).Build())
+            {
+                for (var i = 0; i < Count; i++)
+                {
+                    var e = generator.Next(now.AddMilliseconds(i));
+                    producer.Produce(topic, new Message<string, byte[]> { Key = e.UserId, Value = e.Json });
+                }
+
+                producer.Flush(TimeSpan.FromSeconds(60));
+            }
+
+            await PollAsync(() => Task.FromResult(sink.Refused > 0 && !consumer.Health.Healthy));
+            Assert.Contains("consumption paused", consumer.Health.Status, StringComparison.Ordinal);
+
+            // The fault outlasts max.poll.interval.ms: a consumer that stopped polling while retrying would be dropped from the group.
+            await Task.Delay(maxPoll + TimeSpan.FromSeconds(10));
+            Assert.False(consumer.Health.Healthy);
+            sink.Failing = false;
+            await PollAsync(async () => long.Parse(await fixture.ScalarAsync($"SELECT count() FROM {table} FINAL"), CultureInfo.InvariantCulture) >= Count);
+            await PollAsync(() => Task.FromResult(consumer.Health.Healthy));
+        }
+
+        Assert.Equal(Count.ToString(CultureInfo.InvariantCulture), await fixture.ScalarAsync($"SELECT count() FROM {table} FINAL"));
+        Assert.DoesNotContain(logger.Warnings, w => w.Contains("poll interval", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain(logger.Warnings, w => w.Contains("offset commit failed", StringComparison.Ordinal));
+        Assert.Contains(logger.Warnings, w => w.Contains("speed flush failed (attempt", StringComparison.Ordinal));
     }
 
     private static string RemoveField(string json, string field)
@@ -137,6 +184,51 @@ public sealed class SpeedConsumerTests(PipelineFixture fixture)
         {
             Assert.True(stopwatch.Elapsed < Deadline, "condition not met before the deadline");
             await Task.Delay(100);
+        }
+    }
+
+    /// <summary>A real sink whose writes throw while <see cref="Failing"/> is on (ClickHouse refusing writes).</summary>
+    private sealed class FailingSink(IEventSink inner) : IEventSink
+    {
+        private long _refused;
+
+        public volatile bool Failing;
+
+        public long Refused => Interlocked.Read(ref _refused);
+
+        public string Name => inner.Name;
+
+        public Task InitializeAsync(CancellationToken cancellationToken = default) => inner.InitializeAsync(cancellationToken);
+
+        public Task WriteAsync(IReadOnlyList<ConsumedEvent> batch, CancellationToken cancellationToken = default)
+        {
+            if (Failing)
+            {
+                Interlocked.Increment(ref _refused);
+                throw new LambdaPlatform.ClickHouse.ClickHouseException("injected: writes refused", null, null, isTransient: true);
+            }
+
+            return inner.WriteAsync(batch, cancellationToken);
+        }
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger<SpeedConsumer>
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _warnings = new();
+
+        public IReadOnlyCollection<string> Warnings => _warnings;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (logLevel >= Microsoft.Extensions.Logging.LogLevel.Warning)
+            {
+                _warnings.Enqueue(formatter(state, exception));
+            }
         }
     }
 

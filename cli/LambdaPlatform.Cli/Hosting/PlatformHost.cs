@@ -6,6 +6,7 @@ using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
 using LambdaPlatform.Serving;
+using LambdaPlatform.Serving.Security;
 using LambdaPlatform.Serving.Views;
 using LambdaPlatform.Speed;
 using Microsoft.AspNetCore.Builder;
@@ -39,6 +40,21 @@ public sealed record UpOptions
 
     /// <summary>Fixed port of the dev broker, or null for a free one.</summary>
     public int? KafkaPort { get; init; }
+
+    /// <summary>
+    /// API keys the HTTP API requires on every endpoint but <c>/health</c>. Default <see cref="ApiKeys.None"/>: the API
+    /// is open (and <c>lambda up</c> prints a warning). <c>lambda up</c> reads them from <c>LAMBDA_API_KEYS</c> and a keys file.
+    /// </summary>
+    public ApiKeys ApiKeys { get; init; } = ApiKeys.None;
+
+    /// <summary>Limits of the HTTP API against oversized bodies and slow clients. Default <see cref="HttpLimits"/>' defaults.</summary>
+    public HttpLimits HttpLimits { get; init; } = new();
+
+    /// <summary>
+    /// Fault hook for the chaos suite: wraps the ClickHouse (chDB) the speed layer and the HTTP API use, e.g. to make
+    /// writes fail for a while. Null (no wrapping) in production.
+    /// </summary>
+    public Func<IClickHouse, IClickHouse>? ClickHouseFault { get; init; }
 }
 
 /// <summary>
@@ -84,6 +100,17 @@ public sealed class PlatformHost : IAsyncDisposable
             throw new CliException($"--rate must be between 0 and 1,000,000 events/s, not {options.DemoRate}");
         }
 
+        ArgumentNullException.ThrowIfNull(options.ApiKeys);
+        HttpLimits limits;
+        try
+        {
+            limits = (options.HttpLimits ?? new HttpLimits()).Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException(OneLine(e));
+        }
+
         var dataDirectory = Path.GetFullPath(options.DataDirectory);
         Directory.CreateDirectory(dataDirectory);
         var schemas = EventSchemaRegistry.LoadDefault();
@@ -106,8 +133,11 @@ public sealed class PlatformHost : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("LambdaPlatform", LogLevel.Information);
         builder.WebHost.UseUrls("http://" + options.Http);
+        builder.WebHost.ConfigureKestrel(limits.ApplyTo);
+        builder.Services.AddSingleton(options.ApiKeys);
+        builder.Services.AddSingleton(limits);
         builder.Services.AddSingleton(options.Clock);
-        builder.Services.AddSingleton<IClickHouse>(clickHouse);
+        builder.Services.AddSingleton<IClickHouse>(options.ClickHouseFault?.Invoke(clickHouse) ?? clickHouse);
         builder.Services.AddSingleton(schemas);
         builder.Services.AddSingleton<SpeedMetrics>();
         builder.Services.AddSingleton(new SpeedOptions { BootstrapServers = broker.BootstrapServers }.Validate());
@@ -137,6 +167,7 @@ public sealed class PlatformHost : IAsyncDisposable
         }
 
         var app = builder.Build();
+        app.UseServingApi();
         app.MapServingApi();
         app.MapLambdaJobs();
         try
@@ -155,6 +186,14 @@ public sealed class PlatformHost : IAsyncDisposable
         var endpoints = new Endpoints(broker.BootstrapServers, "http://" + options.Http, "chdb:" + Path.Combine(dataDirectory, "chdb"));
         await endpoints.WriteAsync(dataDirectory, cancellationToken);
         return new PlatformHost(app, broker, clickHouse, demoProducer, endpoints, dataDirectory);
+    }
+
+    /// <summary>An argument error's message without the " (Parameter 'x')" and "Actual value was …" that .NET appends.</summary>
+    internal static string OneLine(ArgumentException e)
+    {
+        var message = e.Message.Split('\n')[0];
+        var parameter = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        return parameter < 0 ? message : message[..parameter];
     }
 
     /// <inheritdoc />

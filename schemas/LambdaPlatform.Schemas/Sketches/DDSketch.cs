@@ -114,7 +114,9 @@ public sealed class DDSketch
         var gamma = Gamma.ToString("R", CultureInfo.InvariantCulture);
         var offset = KeyOffset.ToString(CultureInfo.InvariantCulture);
         var qText = q.ToString("R", CultureInfo.InvariantCulture);
-        var key = $"arrayElement(({merged}).1, arrayFirstIndex(c -> c > {qText} * (arraySum(({merged}).2) - 1), arrayCumSum(({merged}).2)))";
+        // identity(): ClickHouse 18.16 stores a view as `sumMap(..).1[i]`, which its own parser rejects on restart
+        // ("Cannot create table from metadata file"); `identity(sumMap(..).1)[i]` reads back.
+        var key = $"arrayElement(identity(({merged}).1), arrayFirstIndex(c -> c > {qText} * (arraySum(({merged}).2) - 1), arrayCumSum(({merged}).2)))";
         var value = $"multiIf(k = 0, 0, k > 0, 2 * pow({gamma}, k - {offset}) / ({gamma} + 1), -2 * pow({gamma}, -k - {offset}) / ({gamma} + 1))";
         return $"if(arraySum(({merged}).2) = 0, nan, arrayElement(arrayMap(k -> {value}, [toInt64({key})]), 1))";
     }

@@ -4,6 +4,8 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security;
+using System.Security.Cryptography;
+using System.Text;
 
 namespace LambdaPlatform.ClickHouse;
 
@@ -37,6 +39,19 @@ public sealed record ClickHouseServerProcessOptions
     /// </summary>
     public bool InstallIfMissing { get; init; } = true;
 
+    /// <summary>
+    /// Password of the <c>writer</c> user, the account the platform writes with. Default null: a random one (see
+    /// <see cref="ClickHouseServerProcess.WriterConnectionOptions"/>). Pass it from configuration or the environment
+    /// (e.g. <see cref="WriterPasswordVariable"/>), never from code. Only its SHA-256 is written to <c>users.xml</c>.
+    /// </summary>
+    public string? WriterPassword { get; init; }
+
+    /// <summary>Password of the read-only <c>analyst</c> user. Default empty. Only its SHA-256 is written to <c>users.xml</c>.</summary>
+    public string AnalystPassword { get; init; } = string.Empty;
+
+    /// <summary>Environment variable that callers read <see cref="WriterPassword"/> from: <c>LAMBDA_CLICKHOUSE_PASSWORD</c>.</summary>
+    public const string WriterPasswordVariable = "LAMBDA_CLICKHOUSE_PASSWORD";
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
@@ -54,12 +69,31 @@ public sealed record ClickHouseServerProcessOptions
         {
             throw new ArgumentException($"ClickHouseServerProcessOptions.StartTimeout must be positive (was {StartTimeout}).", nameof(StartTimeout));
         }
+
+        // The messages never quote a password.
+        if (WriterPassword is not null && (WriterPassword.Length < 8 || WriterPassword.Any(char.IsControl)))
+        {
+            throw new ArgumentException("ClickHouseServerProcessOptions.WriterPassword must be at least 8 characters without control characters (or unset for a random one).", nameof(WriterPassword));
+        }
+
+        if (AnalystPassword is null || AnalystPassword.Any(char.IsControl))
+        {
+            throw new ArgumentException("ClickHouseServerProcessOptions.AnalystPassword must not be null nor have control characters (empty for none).", nameof(AnalystPassword));
+        }
     }
+
+    /// <summary>Describes the options without the passwords.</summary>
+    public override string ToString() => string.Create(
+        CultureInfo.InvariantCulture,
+        $"clickhouse-server {ServerPath} (data {DataPath ?? "temporary"}, http port {HttpPort?.ToString(CultureInfo.InvariantCulture) ?? "free"}, writer password {(WriterPassword is null ? "random" : "set")})");
 }
 
 /// <summary>
 /// A <c>clickhouse-server</c> process this process started and owns: listening on 127.0.0.1 only (HTTP and native
-/// TCP, no interserver port), user <c>default</c> without password, time zone UTC, data in its own folder.
+/// TCP, no interserver port), time zone UTC, data in its own folder, and three users: <c>default</c> without password
+/// (tests and local tools), <c>analyst</c> with a read-only profile (<c>readonly = 1</c>: no writes, no DDL, no setting
+/// changes, so it cannot lift readonly either), and <c>writer</c>, the platform's account, with a password
+/// (<see cref="ClickHouseServerProcessOptions.WriterPassword"/>). users.xml holds password hashes only.
 /// Used by tests and by <c>lambda</c> to run a local server. Works with Debian's 18.16 and current servers.
 /// </summary>
 /// <remarks>Disposing kills the server and deletes a temporary folder; servers still running at process exit are killed.</remarks>
@@ -74,8 +108,13 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
     private readonly OutputTail output;
     private int disposed;
 
-    private ClickHouseServerProcess(Process process, string folder, bool ownsFolder, int httpPort, int tcpPort, OutputTail output)
+    private readonly string writerPassword;
+    private readonly string analystPassword;
+
+    private ClickHouseServerProcess(Process process, string folder, bool ownsFolder, int httpPort, int tcpPort, OutputTail output, Users users)
     {
+        writerPassword = users.WriterPassword;
+        analystPassword = users.AnalystPassword;
         this.process = process;
         this.ownsFolder = ownsFolder;
         this.output = output;
@@ -107,6 +146,12 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
     /// <summary>Options for <see cref="ServerClickHouse"/> that reach this server as user <c>default</c>.</summary>
     public ClickHouseServerOptions ConnectionOptions => new() { Host = Host, Port = HttpPort };
 
+    /// <summary>Options that reach this server as the read-only user <c>analyst</c>.</summary>
+    public ClickHouseServerOptions AnalystConnectionOptions => new() { Host = Host, Port = HttpPort, User = "analyst", Password = analystPassword };
+
+    /// <summary>Options that reach this server as the platform's user <c>writer</c> (with its password).</summary>
+    public ClickHouseServerOptions WriterConnectionOptions => new() { Host = Host, Port = HttpPort, User = "writer", Password = writerPassword };
+
     /// <summary>
     /// Starts the server and waits until it answers <c>/ping</c>. Installs Debian's package first when the
     /// default binary is missing (see <see cref="ClickHouseServerProcessOptions.InstallIfMissing"/>).
@@ -119,6 +164,7 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
         options.Validate();
         await EnsureInstalledAsync(options, cancellationToken);
 
+        var users = new Users(options.WriterPassword ?? Convert.ToHexString(RandomNumberGenerator.GetBytes(24)), options.AnalystPassword);
         var ownsFolder = options.DataPath is null;
         var folder = Path.GetFullPath(options.DataPath ?? Path.Combine(Path.GetTempPath(), "lambda-clickhouse-" + Guid.NewGuid().ToString("N")));
         Directory.CreateDirectory(folder);
@@ -127,8 +173,8 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
             for (var attempt = 1; ; attempt++)
             {
                 var (httpPort, tcpPort) = PickPorts(options);
-                WriteConfiguration(folder, httpPort, tcpPort);
-                var server = Launch(options, folder, ownsFolder, httpPort, tcpPort);
+                WriteConfiguration(folder, httpPort, tcpPort, users);
+                var server = Launch(options, folder, ownsFolder, httpPort, tcpPort, users);
                 try
                 {
                     await server.WaitUntilReadyAsync(options.StartTimeout, cancellationToken);
@@ -238,7 +284,7 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
         return $"Output: {output} Error log ({errorLog}): {logTail}";
     }
 
-    private static ClickHouseServerProcess Launch(ClickHouseServerProcessOptions options, string folder, bool ownsFolder, int httpPort, int tcpPort)
+    private static ClickHouseServerProcess Launch(ClickHouseServerProcessOptions options, string folder, bool ownsFolder, int httpPort, int tcpPort, Users users)
     {
         var start = new ProcessStartInfo(options.ServerPath)
         {
@@ -264,7 +310,7 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
 
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new ClickHouseServerProcess(process, folder, ownsFolder, httpPort, tcpPort, output);
+        var server = new ClickHouseServerProcess(process, folder, ownsFolder, httpPort, tcpPort, output, users);
         Running.TryAdd(server, 0);
         if (Interlocked.Exchange(ref exitHookInstalled, 1) == 0)
         {
@@ -303,7 +349,13 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
         return (http, tcp);
     }
 
-    private static void WriteConfiguration(string folder, int httpPort, int tcpPort)
+    /// <summary>The passwords of the generated users.</summary>
+    private sealed record Users(string WriterPassword, string AnalystPassword)
+    {
+        public override string ToString() => "users (passwords hidden)";
+    }
+
+    private static void WriteConfiguration(string folder, int httpPort, int tcpPort, Users accounts)
     {
         var data = Path.Combine(folder, "data") + Path.DirectorySeparatorChar;
         var log = Path.Combine(folder, "log");
@@ -338,7 +390,7 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
                 <mlock_executable>false</mlock_executable>
             </yandex>
             """;
-        const string users = """
+        var users = $"""
             <?xml version="1.0"?>
             <yandex>
                 <profiles>
@@ -346,6 +398,11 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
                         <max_memory_usage>4000000000</max_memory_usage>
                         <load_balancing>random</load_balancing>
                     </default>
+                    <readonly>
+                        <readonly>1</readonly>
+                        <max_memory_usage>4000000000</max_memory_usage>
+                        <load_balancing>random</load_balancing>
+                    </readonly>
                 </profiles>
                 <users>
                     <default>
@@ -357,6 +414,24 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
                         <profile>default</profile>
                         <quota>default</quota>
                     </default>
+                    <analyst>
+                        <password_sha256_hex>{Sha256Hex(accounts.AnalystPassword)}</password_sha256_hex>
+                        <networks>
+                            <ip>127.0.0.1</ip>
+                            <ip>::1</ip>
+                        </networks>
+                        <profile>readonly</profile>
+                        <quota>default</quota>
+                    </analyst>
+                    <writer>
+                        <password_sha256_hex>{Sha256Hex(accounts.WriterPassword)}</password_sha256_hex>
+                        <networks>
+                            <ip>127.0.0.1</ip>
+                            <ip>::1</ip>
+                        </networks>
+                        <profile>default</profile>
+                        <quota>default</quota>
+                    </writer>
                 </users>
                 <quotas>
                     <default>
@@ -376,6 +451,7 @@ public sealed class ClickHouseServerProcess : IAsyncDisposable
         File.WriteAllText(Path.Combine(folder, "users.xml"), users);
 
         static string Xml(string value) => SecurityElement.Escape(value);
+        static string Sha256Hex(string password) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(password)));
     }
 
     private static async Task EnsureInstalledAsync(ClickHouseServerProcessOptions options, CancellationToken cancellationToken)

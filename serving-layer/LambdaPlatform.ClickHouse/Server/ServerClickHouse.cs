@@ -14,6 +14,7 @@ namespace LambdaPlatform.ClickHouse;
 public sealed class ServerClickHouse : IClickHouse
 {
     private readonly ClickHouseClient client;
+    private readonly HttpClient http;
     private int disposed;
 
     /// <summary>Creates the backend; nothing is sent until the first call (see <see cref="PingAsync"/>).</summary>
@@ -23,8 +24,13 @@ public sealed class ServerClickHouse : IClickHouse
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
+        http = new HttpClient(new ReadonlyUserHandler { InnerHandler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) } })
+        {
+            Timeout = options.Timeout,
+        };
         client = new ClickHouseClient(new ClickHouseClientSettings
         {
+            HttpClient = http,
             Host = options.Host,
             Port = checked((ushort)options.Port),
             Protocol = options.UseTls ? "https" : "http",
@@ -119,6 +125,7 @@ public sealed class ServerClickHouse : IClickHouse
         if (Interlocked.Exchange(ref disposed, 1) == 0)
         {
             client.Dispose();
+            http.Dispose();
         }
 
         return ValueTask.CompletedTask;
@@ -184,6 +191,25 @@ public sealed class ServerClickHouse : IClickHouse
                 return new ClickHouseException($"The connection to ClickHouse server {endpoint} failed: {io.Message}", null, query, true, io);
             default:
                 return null;
+        }
+    }
+
+    /// <summary>
+    /// Drops the <c>enable_http_compression=false</c> the driver adds to every request: it is the server's default anyway,
+    /// and a user with <c>readonly = 1</c> (such as <c>analyst</c>) may change no setting at all, so the server refuses
+    /// any request that names one ("Cannot override setting (enable_http_compression) in readonly mode").
+    /// </summary>
+    private sealed class ReadonlyUserHandler : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.RequestUri is { Query.Length: > 1 } uri && uri.Query.Contains("enable_http_compression=", StringComparison.Ordinal))
+            {
+                var kept = uri.Query[1..].Split('&').Where(p => p is not ("enable_http_compression=false" or "enable_http_compression=0"));
+                request.RequestUri = new UriBuilder(uri) { Query = string.Join('&', kept) }.Uri;
+            }
+
+            return base.SendAsync(request, cancellationToken);
         }
     }
 

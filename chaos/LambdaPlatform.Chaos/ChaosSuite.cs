@@ -12,6 +12,7 @@ public static class ChaosSuite
         new ClickHouseOutageScenario(),
         new ClickHouseOutageEmbeddedScenario(),
         new DiskFullScenario(),
+        new FuzzScenario(),
         new KafkaBrokerDownScenario(),
         new KafkaRequestErrorsScenario(),
         new KafkaRebalanceScenario(),

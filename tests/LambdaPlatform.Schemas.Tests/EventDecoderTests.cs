@@ -147,6 +147,24 @@ public sealed class EventDecoderTests
         Assert.Equal("$." + field, v.Path);
     }
 
+    [Theory]
+    [InlineData("}")]
+    [InlineData("garbage")]
+    [InlineData(" {}")]
+    [InlineData("\n{\"eventId\":1}")]
+    public void TryDecode_RejectsWithJsonRule_WhenDataFollowsTheEvent(string trailer)
+    {
+        var violation = Reject(ValidCheckout().ToJsonString() + trailer);
+        Assert.Equal("json", violation.Rule);
+    }
+
+    [Fact]
+    public void TryDecode_Accepts_WhenOnlyWhitespaceFollowsTheEvent()
+    {
+        var json = Encoding.UTF8.GetBytes(ValidCheckout().ToJsonString() + " \r\n\t");
+        Assert.True(NewDecoder().TryDecode(json, out _, out var violation), violation?.ToString());
+    }
+
     [Fact]
     public void TryDecode_RejectsUnknownEnvelopeProperty()
     {

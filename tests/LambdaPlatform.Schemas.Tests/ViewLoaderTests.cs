@@ -49,6 +49,24 @@ public sealed class ViewLoaderTests
     }
 
     [Fact]
+    public void LoadAll_Fails_WhenTheFolderHoldsNoDefinitions()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "views-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "checkout_revenue.yaml.txt"), "view: x");
+            var e = Assert.Throws<SchemaLoadException>(() => ViewLoader.LoadAll(dir, Schemas));
+            Assert.Equal(dir, e.File);
+            Assert.Contains("no view definitions", e.Problem, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Parse_RejectsSumOfText()
     {
         var e = Fails(Valid.Replace("sum(payload.cartValue)", "sum(payload.currency)", StringComparison.Ordinal));
@@ -86,6 +104,14 @@ public sealed class ViewLoaderTests
     public void Parse_ReportsYamlSyntaxErrorsWithLine()
     {
         var e = Fails("view: x\nmeasures: [unclosed\n");
+        Assert.StartsWith("line ", e.Location, StringComparison.Ordinal);
+        Assert.Contains("not valid YAML", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_ReportsLineInsteadOfThrowing_WhenAFlowSequenceIsLeftOpenBeforeMoreKeys()
+    {
+        var e = Fails(Valid.Replace("orders: count", "orders: [count", StringComparison.Ordinal));
         Assert.StartsWith("line ", e.Location, StringComparison.Ordinal);
         Assert.Contains("not valid YAML", e.Message, StringComparison.Ordinal);
     }

@@ -17,6 +17,11 @@ public static class DevBrokerCommand
         {
             var count = result.GetValue(brokers);
             var firstPort = result.GetValue(port);
+            if (firstPort is { } first && first + count - 1 > 65535)
+            {
+                throw new CliException($"--port: {count} brokers starting at port {first} would need ports up to {first + count - 1}, beyond 65535");
+            }
+
             var options = new DevBrokerOptions
             {
                 BrokerCount = count,

@@ -298,6 +298,13 @@ public sealed class EventDecoder
             }
         }
 
+        // Anything but whitespace after the closing brace makes the reader throw (caught as malformed JSON):
+        // "{...}garbage" is not an event, however valid its first part.
+        if (reader.Read())
+        {
+            return new Violation("json", $"unexpected {reader.TokenType} after the event object");
+        }
+
         var missing = envelope.RequiredMask & ~seen;
         if (missing != 0)
         {

@@ -29,13 +29,25 @@ public sealed class EventSchemaRegistry
     /// <summary>Every known event type with its payload schema versions.</summary>
     public IReadOnlyList<EventTypeSchemas> EventTypes { get; }
 
+    /// <summary>Environment variable naming a schemas folder (with <c>events/</c> and <c>views/</c>) to use instead of the shipped one.</summary>
+    public const string DirectoryVariable = "LAMBDA_SCHEMAS";
+
     /// <summary>
-    /// Finds the folder holding the shipped event schemas: next to the running program
+    /// Finds the folder holding the event schemas: <c>$LAMBDA_SCHEMAS/events</c> when that variable is set, else
+    /// the shipped schemas next to the running program
     /// (<c>schemas/events</c> is copied into every build output), else the nearest
     /// <c>schemas/events</c> above the current directory.
     /// </summary>
     public static string DefaultDirectory()
     {
+        if (Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } configured)
+        {
+            var events = Path.Combine(configured, "events");
+            return System.IO.Directory.Exists(events)
+                ? events
+                : throw new SchemaLoadException(configured, DirectoryVariable, "no 'events' folder in it (expected events/envelope.schema.json and events/<eventType>/v<N>.schema.json)");
+        }
+
         var beside = Path.Combine(AppContext.BaseDirectory, "schemas", "events");
         if (System.IO.Directory.Exists(beside))
         {

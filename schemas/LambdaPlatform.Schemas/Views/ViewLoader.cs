@@ -23,7 +23,7 @@ public static partial class ViewLoader
     public static string DefaultDirectory() => Path.Combine(Path.GetDirectoryName(EventSchemaRegistry.DefaultDirectory())!, "views");
 
     /// <summary>Loads every <c>*.yaml</c>/<c>*.yml</c>/<c>*.json</c> view in <paramref name="directory"/>.</summary>
-    /// <exception cref="SchemaLoadException">A definition is wrong, or two share a name.</exception>
+    /// <exception cref="SchemaLoadException">A definition is wrong, two share a name, or there is none.</exception>
     public static IReadOnlyList<ViewDefinition> LoadAll(string directory, EventSchemaRegistry schemas)
     {
         if (!Directory.Exists(directory))
@@ -43,7 +43,8 @@ public static partial class ViewLoader
             views.Add(view);
         }
 
-        return views;
+        // A folder with no definitions is a mistake (wrong path, or files named *.yaml.txt), not an empty platform.
+        return views.Count > 0 ? views : throw new SchemaLoadException(directory, "#", "no view definitions (*.yaml, *.yml or *.json) in this folder");
     }
 
     /// <summary>Loads one definition file.</summary>
@@ -54,13 +55,21 @@ public static partial class ViewLoader
     {
         ArgumentNullException.ThrowIfNull(schemas);
         var stream = new YamlStream();
+        var parser = new Parser(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(parser);
         }
         catch (YamlException e)
         {
             throw new SchemaLoadException(file, At(e.Start), "not valid YAML: " + e.Message);
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet throws this (without a position) for some broken structures, e.g. an unclosed [ before
+            // more keys; the parser's last event says where it gave up.
+            var where = parser.Current is { } current ? At(current.Start) : "line 1";
+            throw new SchemaLoadException(file, where, "not valid YAML: the structure breaks off here (an unclosed [, { or quote above?)");
         }
 
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)

@@ -13,5 +13,8 @@ public static class ChaosSuite
         new ClickHouseOutageEmbeddedScenario(),
         new DiskFullScenario(),
         new FuzzScenario(),
+        new KafkaBrokerDownScenario(),
+        new KafkaRequestErrorsScenario(),
+        new KafkaRebalanceScenario(),
     ];
 }

@@ -267,6 +267,67 @@ public sealed class DevBroker : IDisposable, IAsyncDisposable
         Invoke($"set {apiKey} versions", cluster => _api.SetApiVersion(cluster, (short)apiKey, minVersion, maxVersion));
 
     /// <summary>
+    /// Starts recording every request the brokers receive (broker, request type, time), from any client, until
+    /// <see cref="StopRequestTracking"/>. Read them with <see cref="TrackedRequests"/>. Off by default.
+    /// </summary>
+    public unsafe void StartRequestTracking()
+    {
+        lock (_gate)
+        {
+            _api.StartRequestTracking(LiveCluster());
+        }
+    }
+
+    /// <summary>Stops recording requests (those recorded stay until <see cref="ClearTrackedRequests"/>).</summary>
+    public unsafe void StopRequestTracking()
+    {
+        lock (_gate)
+        {
+            _api.StopRequestTracking(LiveCluster());
+        }
+    }
+
+    /// <summary>The requests recorded since <see cref="StartRequestTracking"/> (or the last clear), oldest first.</summary>
+    /// <returns>A copy; later requests do not change it.</returns>
+    public unsafe IReadOnlyList<DevBrokerRequest> TrackedRequests()
+    {
+        lock (_gate)
+        {
+            nuint count = 0;
+            var requests = _api.GetRequests(LiveCluster(), &count);
+            if (requests is null)
+            {
+                return [];
+            }
+
+            try
+            {
+                var result = new DevBrokerRequest[(int)count];
+                for (var i = 0; i < result.Length; i++)
+                {
+                    result[i] = new DevBrokerRequest(
+                        _api.RequestBrokerId(requests[i]), (KafkaApiKey)_api.RequestApiKey(requests[i]), _api.RequestTimestamp(requests[i]));
+                }
+
+                return result;
+            }
+            finally
+            {
+                _api.RequestDestroyArray(requests, count);
+            }
+        }
+    }
+
+    /// <summary>Forgets the requests recorded so far (tracking stays on or off as it was).</summary>
+    public unsafe void ClearTrackedRequests()
+    {
+        lock (_gate)
+        {
+            _api.ClearRequests(LiveCluster());
+        }
+    }
+
+    /// <summary>
     /// Stops the cluster and frees it: closes its listeners and connections, then destroys the mock cluster and
     /// its host handle. Blocks until the mock's thread exited. Safe to call more than once. Clients still
     /// connected see the broker vanish and retry until their own timeouts.
@@ -421,3 +482,9 @@ public sealed class DevBroker : IDisposable, IAsyncDisposable
         }
     }
 }
+
+/// <summary>A request the dev broker received while <see cref="DevBroker.StartRequestTracking"/> was on.</summary>
+/// <param name="BrokerId">Broker that received it.</param>
+/// <param name="ApiKey">Request type (values outside <see cref="KafkaApiKey"/>'s names are other protocol requests).</param>
+/// <param name="TimestampMicroseconds">When it arrived, librdkafka's monotonic clock in microseconds.</param>
+public readonly record struct DevBrokerRequest(int BrokerId, KafkaApiKey ApiKey, long TimestampMicroseconds);

@@ -132,6 +132,14 @@ internal static unsafe class RdKafkaNative
             GroupInitialRebalanceDelayMs = (delegate* unmanaged<nint, int, void>)Get(handle, "rd_kafka_mock_group_initial_rebalance_delay_ms");
             SetGroupConsumerSessionTimeoutMs = (delegate* unmanaged<nint, int, void>)Get(handle, "rd_kafka_mock_set_group_consumer_session_timeout_ms");
             SetGroupConsumerHeartbeatIntervalMs = (delegate* unmanaged<nint, int, void>)Get(handle, "rd_kafka_mock_set_group_consumer_heartbeat_interval_ms");
+            StartRequestTracking = (delegate* unmanaged<nint, void>)Get(handle, "rd_kafka_mock_start_request_tracking");
+            StopRequestTracking = (delegate* unmanaged<nint, void>)Get(handle, "rd_kafka_mock_stop_request_tracking");
+            GetRequests = (delegate* unmanaged<nint, nuint*, nint*>)Get(handle, "rd_kafka_mock_get_requests");
+            RequestBrokerId = (delegate* unmanaged<nint, int>)Get(handle, "rd_kafka_mock_request_id");
+            RequestApiKey = (delegate* unmanaged<nint, short>)Get(handle, "rd_kafka_mock_request_api_key");
+            RequestTimestamp = (delegate* unmanaged<nint, long>)Get(handle, "rd_kafka_mock_request_timestamp");
+            RequestDestroyArray = (delegate* unmanaged<nint*, nuint, void>)Get(handle, "rd_kafka_mock_request_destroy_array");
+            ClearRequests = (delegate* unmanaged<nint, void>)Get(handle, "rd_kafka_mock_clear_requests");
         }
 
         internal string Path { get; }
@@ -158,6 +166,14 @@ internal static unsafe class RdKafkaNative
         internal delegate* unmanaged<nint, int, void> GroupInitialRebalanceDelayMs { get; }
         internal delegate* unmanaged<nint, int, void> SetGroupConsumerSessionTimeoutMs { get; }
         internal delegate* unmanaged<nint, int, void> SetGroupConsumerHeartbeatIntervalMs { get; }
+        internal delegate* unmanaged<nint, void> StartRequestTracking { get; }
+        internal delegate* unmanaged<nint, void> StopRequestTracking { get; }
+        internal delegate* unmanaged<nint, nuint*, nint*> GetRequests { get; }
+        internal delegate* unmanaged<nint, int> RequestBrokerId { get; }
+        internal delegate* unmanaged<nint, short> RequestApiKey { get; }
+        internal delegate* unmanaged<nint, long> RequestTimestamp { get; }
+        internal delegate* unmanaged<nint*, nuint, void> RequestDestroyArray { get; }
+        internal delegate* unmanaged<nint, void> ClearRequests { get; }
 
         private static nint Get(nint handle, string name) =>
             NativeLibrary.TryGetExport(handle, name, out var address)

@@ -130,7 +130,7 @@ public sealed class SpeedConsumer : BackgroundService
                         break;
                     }
 
-                    var record = consumer.Consume(TimeSpan.FromTicks(Math.Max(1, remaining * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                    var record = TryConsume(consumer, TimeSpan.FromTicks(Math.Max(1, remaining * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
                     if (record is null || record.IsPartitionEOF)
                     {
                         continue;
@@ -249,6 +249,20 @@ public sealed class SpeedConsumer : BackgroundService
         positions.Clear();
     }
 
+    /// <summary>Consume, riding out a failed fetch (connection dropped, request timed out): librdkafka fetches again from the same offset.</summary>
+    private ConsumeResult<byte[]?, byte[]?>? TryConsume(IConsumer<byte[]?, byte[]?> consumer, TimeSpan timeout)
+    {
+        try
+        {
+            return consumer.Consume(timeout);
+        }
+        catch (ConsumeException e) when (!e.Error.IsFatal)
+        {
+            _logger.LogWarning("kafka: {Reason}", e.Error.Reason);
+            return null;
+        }
+    }
+
     /// <summary>
     /// Waits <paramref name="wait"/> while polling the consumer with every assigned partition paused: librdkafka drops
     /// what it prefetched and fetches nothing more (memory stays bounded), the group keeps this member
@@ -274,7 +288,7 @@ public sealed class SpeedConsumer : BackgroundService
             }
 
             var timeout = TimeSpan.FromTicks(Math.Clamp(remaining * TimeSpan.TicksPerSecond / _clock.TimestampFrequency, 1, TimeSpan.TicksPerMillisecond * 100));
-            if (consumer.Consume(timeout) is { IsPartitionEOF: false } record)
+            if (TryConsume(consumer, timeout) is { IsPartitionEOF: false } record)
             {
                 // From a partition assigned during the wait, before it was paused: read it again after the flush.
                 consumer.Seek(record.TopicPartitionOffset);

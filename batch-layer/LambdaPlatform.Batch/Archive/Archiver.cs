@@ -110,7 +110,17 @@ public sealed class Archiver : BackgroundService
             var nextDueCheck = _clock.GetTimestamp();
             while (!stoppingToken.IsCancellationRequested)
             {
-                var record = consumer.Consume(DueCheckInterval);
+                ConsumeResult<byte[]?, byte[]?>? record = null;
+                try
+                {
+                    record = consumer.Consume(DueCheckInterval);
+                }
+                catch (ConsumeException e) when (!e.Error.IsFatal)
+                {
+                    // A failed fetch (connection dropped, request timed out): librdkafka fetches again from the same offset.
+                    _logger.LogWarning("kafka: {Reason}", e.Error.Reason);
+                }
+
                 if (record is { IsPartitionEOF: false })
                 {
                     await OnRecordAsync(consumer, decoder, record, stoppingToken);

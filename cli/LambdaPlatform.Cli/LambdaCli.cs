@@ -65,7 +65,7 @@ public static class LambdaCli
     private static string? OneLine(Exception e) => e switch
     {
         OperationCanceledException => "cancelled",
-        CliException or SchemaLoadException => e.Message,
+        CliException or SchemaLoadException or ServiceFailedException => e.Message,
         ArgumentException a => WithoutParameter(a),
         ClickHouseException ch => ch.ErrorCode is { } code ? $"ClickHouse error {code}: {FirstLine(ch.Message)}" : FirstLine(ch.Message),
         KafkaException k => $"Kafka error: {k.Error.Reason}",

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LambdaPlatform.Batch.Archive;
+using LambdaPlatform.Cli.Hosting;
 using LambdaPlatform.Schemas.Events;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -41,8 +42,10 @@ public static class ArchiveCommand
             builder.Services.AddSingleton<ArchiverMetrics>();
             builder.Services.AddHostedService<Archiver>();
             using var host = builder.Build();
+            var exit = WorkerExit.Watch(host.Services, "archiver");
             await stdout.WriteLineAsync($"archiver consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {options.RootPath}; Ctrl-C stops");
             await host.RunAsync(cancellationToken);
+            exit.ThrowIfFailed();
             return 0;
         });
         return command;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using LambdaPlatform.Cli.Hosting;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
@@ -75,8 +76,10 @@ public static class SpeedCommand
                 var builder = Host.CreateApplicationBuilder();
                 AddSpeedLayer(builder.Services);
                 using var host = builder.Build();
+                var exit = WorkerExit.Watch(host.Services, "speed layer");
                 await stdout.WriteLineAsync($"speed layer consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}'; Ctrl-C stops");
                 await host.RunAsync(cancellationToken);
+                exit.ThrowIfFailed();
                 return 0;
             }
 
@@ -86,6 +89,7 @@ public static class SpeedCommand
             web.Services.AddHealthChecks().AddCheck<SpeedHealthCheck>("speed");
             web.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(SpeedMetrics.MeterName).AddPrometheusExporter());
             await using var app = web.Build();
+            var appExit = WorkerExit.Watch(app.Services, "speed layer");
             MapHealth(app);
             app.MapPrometheusScrapingEndpoint("/metrics");
             try
@@ -99,6 +103,7 @@ public static class SpeedCommand
 
             await stdout.WriteLineAsync($"speed layer consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}'; health on http://{listen}/health; Ctrl-C stops");
             await app.WaitForShutdownAsync(cancellationToken);
+            appExit.ThrowIfFailed();
             return 0;
         });
         return command;

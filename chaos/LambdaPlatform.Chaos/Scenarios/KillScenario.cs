@@ -60,8 +60,9 @@ public sealed class KillScenario : IChaosScenario
             // Paced so that events flow during the whole kill schedule (about two seconds per kill).
             var production = Task.Run(() => Produce(producer, settings, random.Next(), TimeSpan.FromSeconds(2 * settings.Kills), cancellationToken), cancellationToken);
 
-            // The kill schedule: runs at least until the last event is produced and the required kills are done.
-            while (kills.Values.Sum() < settings.Kills || !production.IsCompleted)
+            // The kill schedule: runs at least until the last event is produced, the required kills are done, and each
+            // of the three was killed at least twice (a batch run that finishes before its kill does not count).
+            while (kills.Values.Sum() < settings.Kills || kills.Values.Min() < 2 || !production.IsCompleted)
             {
                 await Task.Delay(random.Next(300, 2_500), cancellationToken);
                 switch (random.Next(3))

@@ -62,16 +62,16 @@ public sealed class LambdaProcess : IAsyncDisposable
         var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {ToolPath}");
         var log = new StreamWriter(new FileStream(logPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
         var gate = new Lock();
+        var closed = false;
         void Write(string? line)
         {
-            if (line is null)
-            {
-                return;
-            }
-
             lock (gate)
             {
-                log.WriteLine(line);
+                // Output can still arrive after Exited: the reader threads drain the pipes on their own.
+                if (line is not null && !closed)
+                {
+                    log.WriteLine(line);
+                }
             }
         }
 
@@ -82,6 +82,7 @@ public sealed class LambdaProcess : IAsyncDisposable
         {
             lock (gate)
             {
+                closed = true;
                 log.Dispose();
             }
         };

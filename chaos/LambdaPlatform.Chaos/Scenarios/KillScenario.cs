@@ -60,21 +60,29 @@ public sealed class KillScenario : IChaosScenario
             // Paced so that events flow during the whole kill schedule (about two seconds per kill).
             var production = Task.Run(() => Produce(producer, settings, random.Next(), TimeSpan.FromSeconds(2 * settings.Kills), cancellationToken), cancellationToken);
 
-            // The kill schedule: runs at least until the last event is produced, the required kills are done, and each
-            // of the three was killed at least twice (a batch run that finishes before its kill does not count).
-            while (kills.Values.Sum() < settings.Kills || kills.Values.Min() < 2 || !production.IsCompleted)
+            // The kill schedule: rounds of the three victims in a random order, until the last event is produced and
+            // the required kills are done (so each is killed about a third of the times, at least twice).
+            var round = new Queue<string>();
+            while (kills.Values.Sum() < settings.Kills || !production.IsCompleted)
             {
-                await Task.Delay(random.Next(300, 2_500), cancellationToken);
-                switch (random.Next(3))
+                if (round.Count == 0)
                 {
-                    case 0:
+                    string[] order = ["speed", "archiver", "batch"];
+                    random.Shuffle(order);
+                    order.ToList().ForEach(round.Enqueue);
+                }
+
+                await Task.Delay(random.Next(300, 2_500), cancellationToken);
+                switch (round.Dequeue())
+                {
+                    case "speed":
                         await speed.KillAsync();
                         kills["speed"]++;
                         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,6:F1}s kill -9 speed (pid {speed.Id}), restart"));
                         await speed.DisposeAsync();
                         speed = Start("speed", speedArgs);
                         break;
-                    case 1:
+                    case "archiver":
                         await archiver.KillAsync();
                         kills["archiver"]++;
                         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,6:F1}s kill -9 archiver (pid {archiver.Id}), restart"));
@@ -82,22 +90,36 @@ public sealed class KillScenario : IChaosScenario
                         archiver = Start("archiver", archiveArgs);
                         break;
                     default:
-                        batch = Start("batch", batchArgs);
-                        await Task.Delay(random.Next(1_000, 9_000), cancellationToken); // a run takes a few seconds: some die starting, some mid-write, some finish
-                        if (batch.HasExited)
+                        // A run takes a few seconds: some die starting, some mid-write. One that finishes first is noted and
+                        // another is started and killed within the time the finished one took.
+                        var longest = TimeSpan.FromSeconds(9);
+                        for (var attempt = 0; attempt < 3 && batch is null; attempt++)
                         {
-                            batchesFinished++;
-                            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,6:F1}s batch run finished before its kill (exit {batch.ExitCode})"));
-                        }
-                        else
-                        {
+                            var started = Stopwatch.StartNew();
+                            batch = Start("batch", batchArgs);
+                            await Task.Delay(random.Next(300, Math.Max(400, (int)longest.TotalMilliseconds)), cancellationToken);
+                            if (batch.HasExited)
+                            {
+                                await batch.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+                                longest = started.Elapsed;
+                                batchesFinished++;
+                                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,6:F1}s batch run finished before its kill (exit {batch.ExitCode}, {longest.TotalSeconds:F1} s)"));
+                                await batch.DisposeAsync();
+                                batch = null;
+                                continue;
+                            }
+
                             await batch.KillAsync();
                             kills["batch"]++;
-                            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,6:F1}s kill -9 batch run (pid {batch.Id})"));
+                            log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,6:F1}s kill -9 batch run (pid {batch.Id}) after {started.Elapsed.TotalSeconds:F1} s"));
                         }
 
-                        await batch.DisposeAsync();
-                        batch = null;
+                        if (batch is not null)
+                        {
+                            await batch.DisposeAsync();
+                            batch = null;
+                        }
+
                         break;
                 }
             }

@@ -8,6 +8,7 @@ using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
 using LambdaPlatform.Speed;
 using Microsoft.Extensions.Logging.Abstractions;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Benchmarks;
 

@@ -6,6 +6,7 @@ using LambdaPlatform.Cli.Commands;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Validation;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Cli;
 

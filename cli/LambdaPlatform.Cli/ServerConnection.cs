@@ -1,4 +1,5 @@
 using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Dev.ClickHouse;
 
 namespace LambdaPlatform.Cli;
 

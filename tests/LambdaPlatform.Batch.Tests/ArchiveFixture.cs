@@ -7,6 +7,7 @@ using LambdaPlatform.Batch.Master;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
 using Microsoft.Extensions.Logging.Abstractions;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Batch.Tests;
 

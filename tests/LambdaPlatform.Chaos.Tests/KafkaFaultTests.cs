@@ -5,6 +5,7 @@ using LambdaPlatform.Chaos.Scenarios;
 using LambdaPlatform.Chaos.Verification;
 using LambdaPlatform.Kafka;
 using Xunit.Abstractions;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Chaos.Tests;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Cli.Tests;
 
@@ -174,7 +175,7 @@ public sealed class BadInputMessageTests(BadInputFiles files) : IClassFixture<Ba
         };
         var path = files["good-" + Guid.NewGuid().ToString("N")[..8] + ".jsonl"];
         await File.WriteAllTextAsync(path, string.Join("\r\n", lines) + "\r\n");
-        await using var broker = Kafka.DevBroker.Start(new Kafka.DevBrokerOptions { Topics = [new Kafka.DevBrokerTopic(Kafka.Topics.Events, 2)] });
+        await using var broker = Dev.Kafka.DevBroker.Start(new Dev.Kafka.DevBrokerOptions { Topics = [new Dev.Kafka.DevBrokerTopic(Kafka.Topics.Events, 2)] });
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
 

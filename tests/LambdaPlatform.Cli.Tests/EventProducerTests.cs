@@ -1,6 +1,7 @@
 using LambdaPlatform.Cli.Hosting;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Cli.Tests;
 

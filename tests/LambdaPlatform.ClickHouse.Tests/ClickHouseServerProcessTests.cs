@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LambdaPlatform.Dev.ClickHouse;
 
 namespace LambdaPlatform.ClickHouse.Tests;
 

@@ -1,3 +1,4 @@
+using LambdaPlatform.Dev.ClickHouse;
 namespace LambdaPlatform.ClickHouse.Tests;
 
 /// <summary>One chDB engine for the whole test run, on a temporary data folder.</summary>

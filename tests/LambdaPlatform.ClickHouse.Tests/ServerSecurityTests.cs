@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using LambdaPlatform.Dev.ClickHouse;
 
 namespace LambdaPlatform.ClickHouse.Tests;
 

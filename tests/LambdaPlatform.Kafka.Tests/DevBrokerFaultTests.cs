@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Confluent.Kafka;
 using Xunit.Abstractions;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Kafka.Tests;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Confluent.Kafka;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Kafka.Tests;
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
 using Xunit.Abstractions;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Kafka.Tests;
 

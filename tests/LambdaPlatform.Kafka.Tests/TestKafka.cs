@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Confluent.Kafka;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Kafka.Tests;
 

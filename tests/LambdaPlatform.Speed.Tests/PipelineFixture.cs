@@ -1,6 +1,7 @@
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Speed.Tests;
 

@@ -1,6 +1,7 @@
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Dev.ClickHouse;
 
 namespace LambdaPlatform.Chaos.Infrastructure;
 

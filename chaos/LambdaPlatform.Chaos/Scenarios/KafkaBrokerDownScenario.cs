@@ -1,4 +1,5 @@
 using LambdaPlatform.Kafka;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Chaos.Scenarios;
 

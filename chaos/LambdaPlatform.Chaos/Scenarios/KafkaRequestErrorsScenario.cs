@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using LambdaPlatform.Kafka;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Chaos.Scenarios;
 

@@ -4,6 +4,7 @@ using LambdaPlatform.Chaos.Infrastructure;
 using LambdaPlatform.Chaos.Verification;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Chaos.Scenarios;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LambdaPlatform.Kafka;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Cli.Commands;
 

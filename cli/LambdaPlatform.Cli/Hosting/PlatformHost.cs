@@ -14,6 +14,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
+using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Cli.Hosting;
 

@@ -1,4 +1,4 @@
-namespace LambdaPlatform.Kafka;
+namespace LambdaPlatform.Dev.Kafka;
 
 /// <summary>Kafka protocol request types (API keys), for injecting faults into the dev broker.</summary>
 /// <remarks>Values are the numbers of the Kafka protocol; only requests the mock cluster serves are listed.</remarks>

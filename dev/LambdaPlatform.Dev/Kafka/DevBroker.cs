@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using Confluent.Kafka;
 
-namespace LambdaPlatform.Kafka;
+namespace LambdaPlatform.Dev.Kafka;
 
 /// <summary>
 /// An in-process Kafka "dev broker": librdkafka's mock cluster (Confluent's in-memory implementation of the

@@ -4,7 +4,7 @@ namespace LambdaPlatform.Kafka;
 
 /// <summary>
 /// Kafka client settings every part of the platform starts from. They work against a real cluster and
-/// against <see cref="DevBroker"/> (librdkafka's mock cluster) alike.
+/// against the dev broker (librdkafka's mock cluster) alike.
 /// </summary>
 /// <remarks>Each call returns a new config object; callers may change it. Thread-safe.</remarks>
 public static class KafkaDefaults
@@ -46,7 +46,7 @@ public static class KafkaDefaults
     /// <param name="groupProtocol">
     /// <see cref="GroupProtocol.Consumer"/> (default): the KIP-848 protocol. The broker assigns partitions
     /// incrementally and never rejects commits of still-owned partitions while the group changes; session timeout
-    /// and heartbeat interval are broker settings (see <see cref="DevBrokerOptions.ConsumerGroupSessionTimeout"/>).
+    /// and heartbeat interval are broker settings (see the dev broker's <c>ConsumerGroupSessionTimeout</c>).
     /// Needs Apache Kafka 4.0+ (or a platform with KIP-848). With the dev broker a joining member got partitions
     /// in 0.1–0.5 s, with no failed commit and no re-delivery.
     /// <see cref="GroupProtocol.Classic"/>: for older clusters; uses <c>session.timeout.ms=6000</c> (the

@@ -1,4 +1,4 @@
-namespace LambdaPlatform.Kafka;
+namespace LambdaPlatform.Dev.Kafka;
 
 /// <summary>Runs a <see cref="DevBroker"/> as a standalone process part (<c>lambda dev-broker</c>).</summary>
 public static class DevBrokerHost

@@ -1,6 +1,6 @@
 using Confluent.Kafka;
 
-namespace LambdaPlatform.Kafka;
+namespace LambdaPlatform.Dev.Kafka;
 
 /// <summary>
 /// A dev broker operation failed: the librdkafka mock cluster returned an error, or the broker could not

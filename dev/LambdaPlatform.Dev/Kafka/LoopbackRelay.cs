@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Confluent.Kafka;
 
-namespace LambdaPlatform.Kafka;
+namespace LambdaPlatform.Dev.Kafka;
 
 /// <summary>
 /// Listens on a fixed port and relays every connection, byte for byte, to one mock broker's

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace LambdaPlatform.Kafka;
+namespace LambdaPlatform.Dev.Kafka;
 
 /// <summary>Settings for <see cref="DevBroker.Start(DevBrokerOptions?)"/>.</summary>
 public sealed record DevBrokerOptions

@@ -6,8 +6,9 @@ using System.Net.Sockets;
 using System.Security;
 using System.Security.Cryptography;
 using System.Text;
+using LambdaPlatform.ClickHouse;
 
-namespace LambdaPlatform.ClickHouse;
+namespace LambdaPlatform.Dev.ClickHouse;
 
 /// <summary>How to start a local <c>clickhouse-server</c> process.</summary>
 public sealed record ClickHouseServerProcessOptions

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Confluent.Kafka;
 
-namespace LambdaPlatform.Kafka;
+namespace LambdaPlatform.Dev.Kafka;
 
 /// <summary>
 /// Function pointers into the librdkafka copy that Confluent.Kafka loaded.

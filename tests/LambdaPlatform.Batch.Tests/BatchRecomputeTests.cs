@@ -165,7 +165,7 @@ public sealed class BatchRecomputeTests : IAsyncLifetime
                 Orders: g.Count(),
                 Revenue: g.Sum(e => Payload(e).GetProperty("cartValue").GetDecimal()),
                 Buyers: g.Select(e => e.UserId).Distinct().Count(),
-                P99: g.Select(e => Payload(e).GetProperty("cartValue").GetDouble()).Order().ElementAt((int)Math.Floor(0.99 * (g.Count() - 1)))));
+                P99: g.Select(e => Payload(e).GetProperty("cartValue").GetDouble()).Order().ElementAt((int)Math.Ceiling(0.99m * g.Count()) - 1)));
         var checkoutRows = await QueryAsync("SELECT bucket, store, orders, revenue, buyers, p99_cart FROM checkout_revenue_batch ORDER BY bucket, store");
         Assert.Equal(checkout.Count, checkoutRows.Count);
         foreach (var r in checkoutRows)

@@ -3,6 +3,7 @@ using System.Text;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Sketches;
 using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Schemas.Views.Measures;
 using Xunit.Abstractions;
 
 namespace LambdaPlatform.ClickHouse.Tests;
@@ -303,21 +304,21 @@ public abstract class ViewSqlContractTests(IClickHouse clickHouse, ITestOutputHe
         row.AddRange(view.Dimensions.Select(_ => dimension));
         foreach (var m in view.Measures)
         {
-            switch (m.Kind)
+            switch (m)
             {
-                case MeasureKind.Count:
+                case CountMeasure:
                     row.Add((ulong)events.Count);
                     break;
-                case MeasureKind.Sum:
+                case SumMeasure:
                     row.Add(deltas.Sum(d => d.Events.Sum(e => e.Value)));
                     break;
-                case MeasureKind.Min:
+                case MinMeasure:
                     row.Add(events.Min(e => e.Value));
                     break;
-                case MeasureKind.Max:
+                case MaxMeasure:
                     row.Add(events.Max(e => e.Value));
                     break;
-                case MeasureKind.Distinct:
+                case DistinctMeasure:
                     var merged = new HyperLogLog();
                     foreach (var d in deltas)
                     {
@@ -326,21 +327,21 @@ public abstract class ViewSqlContractTests(IClickHouse clickHouse, ITestOutputHe
 
                     row.Add(merged.Estimate());
                     break;
-                case MeasureKind.Quantile:
+                case QuantileMeasure quantile:
                     var sketch = new DDSketch();
                     foreach (var d in deltas)
                     {
                         sketch.Merge(d.Sketch());
                     }
 
-                    row.Add(sketch.Quantile(m.Quantile));
+                    row.Add(sketch.Quantile(quantile.Q));
                     break;
-                case MeasureKind.TopK:
+                case TopKMeasure topk:
                     var top = deltas.SelectMany(d => d.TopItems().Counters)
                         .GroupBy(kv => kv.Key, StringComparer.Ordinal)
                         .Select(g => (Item: g.Key, Count: g.Aggregate(0UL, (sum, kv) => sum + kv.Value)))
                         .OrderByDescending(x => x.Count).ThenBy(x => x.Item, StringComparer.Ordinal)
-                        .Take(m.K)
+                        .Take(topk.K)
                         .ToList();
                     row.Add(string.Join(',', top.Select(x => Hex(x.Item))));
                     row.Add(string.Join(',', top.Select(x => x.Count.ToString(CultureInfo.InvariantCulture))));
@@ -400,29 +401,29 @@ public abstract class ViewSqlContractTests(IClickHouse clickHouse, ITestOutputHe
             row.Add(FirstOffset + (ulong)Events.Count - 1);
             foreach (var m in view.Measures)
             {
-                switch (m.Kind)
+                switch (m)
                 {
-                    case MeasureKind.Count:
+                    case CountMeasure:
                         row.Add((ulong)Events.Count);
                         break;
-                    case MeasureKind.Sum:
+                    case SumMeasure:
                         row.Add(Events.Sum(e => e.Value));
                         break;
-                    case MeasureKind.Min:
+                    case MinMeasure:
                         row.Add(Events.Min(e => e.Value));
                         break;
-                    case MeasureKind.Max:
+                    case MaxMeasure:
                         row.Add(Events.Max(e => e.Value));
                         break;
-                    case MeasureKind.Distinct:
+                    case DistinctMeasure:
                         row.Add(Users().RegisterValues.ToArray());
                         break;
-                    case MeasureKind.Quantile:
+                    case QuantileMeasure:
                         var buckets = Sketch().Buckets.ToList();
                         row.Add(buckets.Select(b => b.Key).ToArray());
                         row.Add(buckets.Select(b => b.Value).ToArray());
                         break;
-                    case MeasureKind.TopK:
+                    case TopKMeasure:
                         var counters = TopItems().Counters.ToList();
                         row.Add(counters.Select(c => c.Key).ToArray());
                         row.Add(counters.Select(c => c.Value).ToArray());
@@ -471,8 +472,8 @@ public sealed class ChDbViewSqlContractTests(ChDbFixture fixture, ITestOutputHel
         var checkout = new ViewSql(Shipped.Single(v => v.Name == "checkout_revenue"));
         AssertRows(
             [
-                [At("10:00"), "berlin", 3UL, 35.75, 2UL, 10.5], // p99 of [5.25, 10.5, 20]: rank floor(0.99 * 2) = 1
-                [At("10:01"), "paris", 2UL, 150.0, 1UL, 50.0], // p99 of [50, 100]: rank 0
+                [At("10:00"), "berlin", 3UL, 35.75, 2UL, 20.0], // p99 of [5.25, 10.5, 20]: nearest rank ceil(0.99 * 3) = 3
+                [At("10:01"), "paris", 2UL, 150.0, 1UL, 100.0], // p99 of [50, 100]: nearest rank ceil(0.99 * 2) = 2, the larger
                 [At("11:59"), "berlin", 1UL, 7.0, 1UL, 7.0],
             ],
             await ReadSelectAsync(checkout.View, checkout.BatchSelect(glob)));

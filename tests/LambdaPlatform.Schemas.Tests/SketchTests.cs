@@ -1,4 +1,5 @@
 using LambdaPlatform.Schemas.Sketches;
+using LambdaPlatform.Schemas.Views.Measures;
 
 namespace LambdaPlatform.Schemas.Tests;
 
@@ -58,8 +59,8 @@ public sealed class SketchTests
         }
 
         Array.Sort(values);
-        var exact = values[(int)Math.Floor(q * (values.Length - 1))];
-        var estimate = sketch.Quantile(q);
+        var exact = values[(int)QuantileMeasure.NearestRank(q, (ulong)values.Length) - 1];
+        var estimate = sketch.Quantile(q)!.Value;
         Assert.True(Math.Abs(estimate - exact) <= DDSketch.RelativeAccuracy * exact + 1e-12, $"q={q}: estimate {estimate}, exact {exact}");
     }
 
@@ -73,9 +74,35 @@ public sealed class SketchTests
             sketch.Add(v);
         }
 
-        Assert.Equal(-50, sketch.Quantile(0), 0.5);
-        Assert.Equal(0, sketch.Quantile(0.5));
-        Assert.Equal(50, sketch.Quantile(1), 0.5);
+        Assert.Equal(-50, sketch.Quantile(0)!.Value, 0.5);
+        Assert.Equal(0, sketch.Quantile(0.5)!.Value);
+        Assert.Equal(50, sketch.Quantile(1)!.Value, 0.5);
+    }
+
+    [Fact]
+    public void DDSketch_Quantile_IsTheLargerOfTwoValues_ForP99()
+    {
+        // Nearest rank: the ceil(0.99 * 2) = 2nd smallest of two orders is the larger one.
+        var sketch = new DDSketch();
+        sketch.Add(79.78);
+        sketch.Add(49.77);
+        Assert.Equal(79.78, sketch.Quantile(0.99)!.Value, 79.78 * DDSketch.RelativeAccuracy);
+        Assert.Null(new DDSketch().Quantile(0.99));
+    }
+
+    [Theory]
+    [InlineData(0.99, 2UL, 2UL)]
+    [InlineData(0.5, 2UL, 1UL)]
+    [InlineData(0.5, 3UL, 2UL)]
+    [InlineData(0.07, 100UL, 7UL)]
+    [InlineData(0.29, 100UL, 29UL)]
+    [InlineData(0.99, 100UL, 99UL)]
+    [InlineData(0.999, 1000UL, 999UL)]
+    [InlineData(0.01, 10UL, 1UL)]
+    [InlineData(0.25, 4UL, 1UL)]
+    public void NearestRank_IsCeilingOfQTimesN(double q, ulong n, ulong rank)
+    {
+        Assert.Equal(rank, QuantileMeasure.NearestRank(q, n));
     }
 
     [Fact]

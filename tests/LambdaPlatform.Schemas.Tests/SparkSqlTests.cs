@@ -44,22 +44,24 @@ public sealed partial class SparkSqlTests
         var clickHouse = new ViewSql(view).BatchSelect("/m/*.parquet");
         Assert.Contains("eventType IN ('user.action.checkout')", spark, StringComparison.Ordinal);
         Assert.Contains("eventType IN ('user.action.checkout')", clickHouse, StringComparison.Ordinal);
-        Assert.Contains("get_json_object(payload, '$.location') AS `store`", spark, StringComparison.Ordinal);
-        Assert.Contains("JSONExtractString(payload, 'location') AS `store`", clickHouse, StringComparison.Ordinal);
+        Assert.Contains("coalesce(CASE WHEN from_json(payload, 'struct<`location`:DOUBLE>').`location` IS NOT NULL", spark, StringComparison.Ordinal);
+        Assert.Contains("ELSE from_json(payload, 'struct<`location`:STRING>').`location` END, '') AS `store`", spark, StringComparison.Ordinal);
+        Assert.Contains("ifNull(multiIf(JSONType(payload, 'location') = 'String', JSONExtractString(payload, 'location')", clickHouse, StringComparison.Ordinal);
         Assert.Contains("CAST(count(*) AS BIGINT) AS `orders`", spark, StringComparison.Ordinal);
-        Assert.Contains("sum(CAST(get_json_object(payload, '$.cartValue') AS DOUBLE)) AS `revenue`", spark, StringComparison.Ordinal);
+        Assert.Contains("sum(from_json(payload, 'struct<`cartValue`:DOUBLE>').`cartValue`) AS `revenue`", spark, StringComparison.Ordinal);
+        Assert.Contains("sum(if(JSONType(payload, 'cartValue') IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat(payload, 'cartValue'), NULL)) AS `revenue`", clickHouse, StringComparison.Ordinal);
         Assert.Contains("CAST(count(DISTINCT userId) AS BIGINT) AS `buyers`", spark, StringComparison.Ordinal);
         Assert.Contains("uniqExact(userId)", clickHouse, StringComparison.Ordinal);
 
-        // The quantile: the value of rank floor(q(n-1)) of the sorted values, 1-based in both dialects.
-        Assert.Contains("element_at(array_sort(collect_list(CAST(get_json_object(payload, '$.cartValue') AS DOUBLE))), CAST(floor(0.99 * (count(CAST(get_json_object(payload, '$.cartValue') AS DOUBLE)) - 1)) AS INT) + 1)", spark, StringComparison.Ordinal);
-        Assert.Contains("arrayElement(arraySort(groupArray(JSONExtractFloat(payload, 'cartValue'))), toUInt64(floor(0.99 * (count() - 1))) + 1)", clickHouse, StringComparison.Ordinal);
+        // The quantile: the nearest rank ceil(q n) of the sorted non-missing values, 1-based in both dialects, NULL when none.
+        Assert.Contains("CASE WHEN count(from_json(payload, 'struct<`cartValue`:DOUBLE>').`cartValue`) = 0 THEN NULL ELSE try_element_at(array_sort(collect_list(from_json(payload, 'struct<`cartValue`:DOUBLE>').`cartValue`)), CAST(greatest(1, ceil(0.99 * count(from_json(payload, 'struct<`cartValue`:DOUBLE>').`cartValue`) - 1E-09)) AS INT)) END AS `p99_cart`", spark, StringComparison.Ordinal);
+        Assert.Contains("arrayElement(arraySort(groupArray(if(JSONType(payload, 'cartValue') IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat(payload, 'cartValue'), NULL))), toUInt64(greatest(1, ceil(0.99 * count(if(JSONType(payload, 'cartValue') IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat(payload, 'cartValue'), NULL)) - 1E-09))))", clickHouse, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Literal_EscapesQuotesAndBackslashes()
     {
-        Assert.Equal(@"'it\'s a \\ test'", SparkSql.Literal(@"it's a \ test"));
+        Assert.Equal(@"'it\'s a \\ test'", FieldSql.SparkLiteral(@"it's a \ test"));
     }
 
     private static void AssertBalanced(string sql)

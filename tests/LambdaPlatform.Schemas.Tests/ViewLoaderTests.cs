@@ -1,6 +1,7 @@
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Validation;
 using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Schemas.Views.Measures;
 
 namespace LambdaPlatform.Schemas.Tests;
 
@@ -31,8 +32,8 @@ public sealed class ViewLoaderTests
         Assert.Equal(TimeSpan.FromMinutes(1), checkout.Bucket.Size);
         Assert.Equal(TimeSpan.FromHours(1), checkout.AllowedLateness);
         Assert.Equal("store", Assert.Single(checkout.Dimensions).Name);
-        Assert.Equal([MeasureKind.Count, MeasureKind.Sum, MeasureKind.Distinct, MeasureKind.Quantile], checkout.Measures.Select(m => m.Kind));
-        Assert.Equal(0.99, checkout.Measures[3].Quantile);
+        Assert.Equal(["count", "sum", "distinct", "quantile"], checkout.Measures.Select(m => m.Kind));
+        Assert.Equal(0.99, Assert.IsType<QuantileMeasure>(checkout.Measures[3]).Q);
         var activity = Assert.Single(views, v => v.Name == "activity_by_type");
         Assert.Null(activity.EventTypes);
         Assert.Equal(["eventType", "source"], activity.Dimensions.Select(d => d.Name));
@@ -90,7 +91,12 @@ public sealed class ViewLoaderTests
     [InlineData("orders: count", "orders: median(payload.cartValue)", "unknown measure 'median'")]
     [InlineData("orders: count", "orders: quantile(payload.cartValue, 1.5)", "q must be a number between 0 and 1")]
     [InlineData("orders: count", "orders: topk(payload.location, 0)", "k must be a whole number")]
-    [InlineData("orders: count", "orders: sum(payload.cartValue, 2)", "sum takes one path")]
+    [InlineData("orders: count", "orders: sum(payload.cartValue, 2)", "sum takes a path, e.g. sum(path)")]
+    [InlineData("orders: count", "orders: count(payload.cartValue)", "count takes no arguments")]
+    [InlineData("orders: count", "orders: sum(payload.location)", "sum needs a number, but payload.location is a string")]
+    [InlineData("orders: count", "orders: distinct(timestamp)", "timestamp is what the view buckets by")]
+    [InlineData("orders: count", "orders__x: count", "a double underscore is reserved")]
+    [InlineData("orders: count", "orders: count\n  buyers: distinct(userId)\n  buyers_hll: count", "duplicate name 'buyers_hll'")]
     [InlineData("bucket: 1m", "bucket: 1m\nwindow: 5m", "unknown field 'window'")]
     [InlineData("view: checkout_revenue\n", "", "required field 'view' is missing")]
     public void Parse_ExplainsTheMistake(string replace, string with, string expected)
@@ -121,6 +127,24 @@ public sealed class ViewLoaderTests
     {
         var e = Fails(Valid.Replace("events: [user.action.checkout]", "events: all", StringComparison.Ordinal).Replace("sum(payload.cartValue)", "distinct(payload.nothing)", StringComparison.Ordinal));
         Assert.Contains("no schema of", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Kinds_HoldsEveryMeasureType_ByItsKeyword()
+    {
+        var types = typeof(Measure).Assembly.GetTypes().Where(t => t.IsSealed && t.IsSubclassOf(typeof(Measure))).ToList();
+        Assert.Equal(7, types.Count);
+        Assert.Equal(["count", "distinct", "max", "min", "quantile", "sum", "topk"], Measure.Kinds.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Parse_AcceptsAFieldOnlySomeEventTypesHave_WithTheUnionOfItsTypes()
+    {
+        var view = ViewLoader.Parse(Valid.Replace("events: [user.action.checkout]", "events: all", StringComparison.Ordinal)
+            .Replace("sum(payload.cartValue)", "min(payload.price)", StringComparison.Ordinal), "t.yaml", Schemas);
+        var min = Assert.IsType<MinMeasure>(view.Measures.Single(m => m.Kind == "min"));
+        Assert.Equal(FieldTypes.Number, min.Path!.Types);
+        Assert.Equal(MeasureInput.Number, min.Input);
     }
 
     [Fact]

@@ -90,7 +90,7 @@ public sealed class RealtimeAggregationTests
     }
 
     [Fact]
-    public void Aggregate_CountsLateEvents_AndSkipsDurableOffsets()
+    public void Aggregate_CountsAnOldEvent_UnlessItsBucketIsBelowW_AndSkipsDurableOffsets()
     {
         var events = Generate(2_000, seed: 3);
         var aggregation = new RealtimeAggregation(Views, Schemas);
@@ -101,13 +101,41 @@ public sealed class RealtimeAggregationTests
             EventId = Guid.NewGuid(), EventType = lateEvent.EventType, Timestamp = Start.AddHours(-3), UserId = lateEvent.UserId,
             Source = lateEvent.Source, Version = lateEvent.Version, Payload = lateEvent.Payload, Raw = lateEvent.Raw,
         }, events[^1].Partition, events.Where(e => e.Partition == events[^1].Partition).Max(e => e.Offset) + 1);
+
+        // Three hours older than everything else in its partition, but above W (no batch yet): counted.
         var result = aggregation.Aggregate([.. events, old]);
-        Assert.All(result.Late, l => Assert.True(l <= 1));
-        Assert.Equal(1, result.Late.Sum());
+        Assert.All(result.Late, l => Assert.Equal(0, l));
+
+        // With W between the old event and the rest, only the old one is late (the batch layer owns it).
+        var withW = aggregation.Aggregate([.. events, old], batchWatermark: _ => Start.AddHours(-1));
+        Assert.All(withW.Late, l => Assert.True(l <= 1));
+        Assert.Equal(1, withW.Late.Sum());
 
         // A restart after a flush that was durable but not committed: offsets at or below the table's high-water mark are not counted again.
         var skipped = aggregation.Aggregate(events, (_, _) => long.MaxValue);
         Assert.All(skipped.Rows, rows => Assert.Empty(rows));
+    }
+
+    [Fact]
+    public void Aggregate_CountsEveryEventOfAClosedDay_WhenTheyArriveInRandomTimeOrder()
+    {
+        // A phone that was offline, a backfill, a replay: a whole day's events, shuffled, in small flushes.
+        var events = Generate(6_000, seed: 6);
+        var shuffled = events.OrderBy(_ => Random.Shared.Next()).ToList();
+        var partitions = new long[4];
+        var arrived = shuffled.Select(e => new ConsumedEvent(e.Event, e.Partition, partitions[e.Partition]++)).ToList();
+        var aggregation = new RealtimeAggregation(Views, Schemas);
+        var activity = Views.ToList().FindIndex(v => v.Name == "activity_by_type");
+        long counted = 0;
+        foreach (var chunk in arrived.Chunk(250))
+        {
+            var result = aggregation.Aggregate(chunk, batchWatermark: _ => Start.AddDays(-10));
+            Assert.All(result.Late, l => Assert.Equal(0, l));
+            counted += result.Counted[activity];
+            aggregation.Commit(result);
+        }
+
+        Assert.Equal(events.Count, counted);
     }
 
     [Fact]

@@ -172,7 +172,7 @@ public sealed class RealtimeViewsTests(PipelineFixture fixture)
                 Orders: g.LongCount(),
                 Revenue: g.Sum(c => c.Payload.GetProperty("cartValue").GetDecimal()),
                 Buyers: g.Select(c => c.Event.UserId).Distinct().Count(),
-                P99: g.Select(c => c.Payload.GetProperty("cartValue").GetDouble()).Order().ElementAt((int)Math.Floor(0.99 * (g.Count() - 1)))));
+                P99: g.Select(c => c.Payload.GetProperty("cartValue").GetDouble()).Order().ElementAt((int)Math.Ceiling(0.99m * g.Count()) - 1)));
         var checkoutRows = await RowsAsync($"SELECT toUnixTimestamp(bucket), store, orders, revenue, buyers, p99_cart FROM ({checkout.RealtimeMergedSelect()})");
         Assert.Equal(checkoutTruth.Count, checkoutRows.Count);
         foreach (var row in checkoutRows)

@@ -7,8 +7,9 @@ namespace LambdaPlatform.Schemas.Sketches;
 /// value of the true rank (Masson, Rim, Lee, VLDB 2019). A value v &gt; 0 falls in bucket
 /// ⌈log_γ v⌉ with γ = 1.01/0.99; buckets are stored as (key, count) pairs with keys offset by
 /// <see cref="KeyOffset"/> (negative values mirror it, zero is key 0), so sketches merge by adding counts
-/// per key — in C# and in ClickHouse SQL (<c>sumMap(keys, counts)</c>, see <see cref="SqlQuantile"/>).
-/// Quantile definition: the value of rank ⌊q·(n−1)⌋ (0-based) in sorted order. Not thread-safe.
+/// per key — in C# and in ClickHouse SQL (<c>sumMap(keys, counts)</c>, see <see cref="SqlValueAtRank"/>).
+/// Quantiles use the nearest-rank rule of <see cref="Views.Measures.QuantileMeasure.NearestRank"/> (the ⌈q·n⌉-th
+/// smallest value). Not thread-safe.
 /// </summary>
 public sealed class DDSketch
 {
@@ -55,22 +56,24 @@ public sealed class DDSketch
         }
     }
 
-    /// <summary>The q-quantile, or NaN when empty.</summary>
-    public double Quantile(double q)
+    /// <summary>The q-quantile by the nearest-rank rule, or null when empty.</summary>
+    public double? Quantile(double q) => Count == 0 ? null : ValueAtRank(Views.Measures.QuantileMeasure.NearestRank(q, Count));
+
+    /// <summary>The representative value of the <paramref name="rank"/>-th smallest value (1-based; clamped to 1..Count), or null when empty.</summary>
+    public double? ValueAtRank(ulong rank)
     {
         if (Count == 0)
         {
-            return double.NaN;
+            return null;
         }
 
-        var rank = q * (Count - 1);
         ulong cumulative = 0;
         var last = 0;
         foreach (var (key, count) in Buckets)
         {
             cumulative += count;
             last = key;
-            if (cumulative > rank)
+            if (cumulative >= rank)
             {
                 return Value(key);
             }
@@ -106,18 +109,20 @@ public sealed class DDSketch
     };
 
     /// <summary>
-    /// ClickHouse SQL (18.16 and later) for the q-quantile of a merged sketch, where <paramref name="merged"/>
-    /// is a <c>(keys, counts)</c> tuple such as <c>sumMap(p99_keys, p99_counts)</c>; the same definition as <see cref="Quantile"/>.
+    /// ClickHouse SQL (18.16 and later) for <see cref="ValueAtRank"/> of a merged sketch, where <paramref name="merged"/> is a
+    /// <c>(keys, counts)</c> tuple such as the alias of <c>sumMap(p99_keys, p99_counts)</c> and <paramref name="rank"/> an
+    /// expression of the 1-based rank that may use <c>n</c>, the number of values. NULL when the sketch is empty.
     /// </summary>
-    public static string SqlQuantile(string merged, double q)
+    public static string SqlValueAtRank(string merged, Func<string, string> rank)
     {
+        ArgumentNullException.ThrowIfNull(rank);
         var gamma = Gamma.ToString("R", CultureInfo.InvariantCulture);
         var offset = KeyOffset.ToString(CultureInfo.InvariantCulture);
-        var qText = q.ToString("R", CultureInfo.InvariantCulture);
-        // identity(): ClickHouse 18.16 stores a view as `sumMap(..).1[i]`, which its own parser rejects on restart
-        // ("Cannot create table from metadata file"); `identity(sumMap(..).1)[i]` reads back.
-        var key = $"arrayElement(identity(({merged}).1), arrayFirstIndex(c -> c > {qText} * (arraySum(({merged}).2) - 1), arrayCumSum(({merged}).2)))";
+        var n = $"arraySum(({merged}).2)";
+        // identity(): ClickHouse 18.16 stores a view as `x.1[i]`, which its own parser rejects on restart
+        // ("Cannot create table from metadata file"); `identity(x.1)[i]` reads back.
+        var key = $"arrayElement(identity(({merged}).1), arrayFirstIndex(c -> c >= {rank(n)}, arrayCumSum(({merged}).2)))";
         var value = $"multiIf(k = 0, 0, k > 0, 2 * pow({gamma}, k - {offset}) / ({gamma} + 1), -2 * pow({gamma}, -k - {offset}) / ({gamma} + 1))";
-        return $"if(arraySum(({merged}).2) = 0, nan, arrayElement(arrayMap(k -> {value}, [toInt64({key})]), 1))";
+        return $"if({n} = 0, NULL, arrayElement(arrayMap(k -> {value}, [toInt64({key})]), 1))";
     }
 }

@@ -47,6 +47,28 @@ public sealed class SpaceSaving(int capacity)
         _counts[value] = minCount + 1;
     }
 
+    /// <summary>
+    /// Merges another summary: counts add up per value, then only the <see cref="Capacity"/> largest counters stay
+    /// (exact while the two together hold at most <see cref="Capacity"/> values).
+    /// </summary>
+    public void Merge(SpaceSaving other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        foreach (var (value, count) in other._counts)
+        {
+            _counts[value] = _counts.GetValueOrDefault(value) + count;
+        }
+
+        Count += other.Count;
+        if (_counts.Count > Capacity)
+        {
+            foreach (var (value, _) in _counts.OrderBy(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Take(_counts.Count - Capacity).ToList())
+            {
+                _counts.Remove(value);
+            }
+        }
+    }
+
     /// <summary>The counters, largest first (ties by value).</summary>
     public IReadOnlyList<KeyValuePair<string, ulong>> Top(int k) =>
         [.. _counts.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Take(k)];

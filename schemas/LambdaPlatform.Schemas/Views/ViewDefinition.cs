@@ -1,3 +1,5 @@
+using LambdaPlatform.Schemas.Views.Measures;
+
 namespace LambdaPlatform.Schemas.Views;
 
 /// <summary>
@@ -10,9 +12,9 @@ namespace LambdaPlatform.Schemas.Views;
 /// <param name="EventTypes">Source event types, or null for every event type.</param>
 /// <param name="Filters">Conditions an event must meet (all of them).</param>
 /// <param name="Bucket">Time bucket of the view.</param>
-/// <param name="AllowedLateness">How far behind the newest event time of a partition an event may be and still count in real time.</param>
+/// <param name="AllowedLateness">How long after its end a day stays open for late events before the batch may close it (move W over it). It does not limit the real-time side, which counts every event at or above W.</param>
 /// <param name="Dimensions">Group-by fields, in order.</param>
-/// <param name="Measures">Aggregates, in order.</param>
+/// <param name="Measures">Aggregates, in order (one <see cref="Measures.Measure"/> subtype per kind).</param>
 /// <param name="BatchSchedule">Cron expression of the batch recompute (UTC).</param>
 /// <param name="SourceFile">The file the view was read from.</param>
 public sealed record ViewDefinition(
@@ -65,23 +67,26 @@ public enum FieldRoot
     Payload,
 }
 
-/// <summary>The JSON type of a field, as the schemas declare it.</summary>
-public enum FieldType
+/// <summary>The JSON types a field may hold, as the schemas declare it (null aside: any field may be missing or null).</summary>
+[Flags]
+public enum FieldTypes
 {
+    /// <summary>No scalar type.</summary>
+    None = 0,
     /// <summary>A string.</summary>
-    Text,
+    Text = 1,
     /// <summary>A number (or integer).</summary>
-    Number,
+    Number = 2,
     /// <summary>true/false.</summary>
-    Boolean,
+    Boolean = 4,
 }
 
 /// <summary>A path into an event, e.g. <c>payload.location</c>, <c>userId</c>, <c>metadata.source</c>.</summary>
 /// <param name="Text">As written.</param>
 /// <param name="Root">Which part of the event.</param>
 /// <param name="PayloadPath">For <see cref="FieldRoot.Payload"/>, the property names below <c>payload</c>; else empty.</param>
-/// <param name="Type">The field's type per the schemas.</param>
-public sealed record FieldPath(string Text, FieldRoot Root, IReadOnlyList<string> PayloadPath, FieldType Type)
+/// <param name="Types">The types the schemas allow for the field, across the view's event types and schema versions.</param>
+public sealed record FieldPath(string Text, FieldRoot Root, IReadOnlyList<string> PayloadPath, FieldTypes Types)
 {
     /// <inheritdoc />
     public override string ToString() => Text;
@@ -92,41 +97,7 @@ public sealed record FieldPath(string Text, FieldRoot Root, IReadOnlyList<string
 /// <param name="Path">Where its value comes from.</param>
 public sealed record Dimension(string Name, FieldPath Path);
 
-/// <summary>Kinds of measure; all are mergeable.</summary>
-public enum MeasureKind
-{
-    /// <summary>Number of events.</summary>
-    Count,
-    /// <summary>Sum of a number.</summary>
-    Sum,
-    /// <summary>Smallest value of a number.</summary>
-    Min,
-    /// <summary>Largest value of a number.</summary>
-    Max,
-    /// <summary>Number of distinct values (HyperLogLog in real time, exact in batch).</summary>
-    Distinct,
-    /// <summary>A quantile of a number (DDSketch in real time, exact in batch).</summary>
-    Quantile,
-    /// <summary>The k most frequent values with their counts (Space-Saving in real time, exact in batch).</summary>
-    TopK,
-}
-
-/// <summary>An aggregate.</summary>
-/// <param name="Name">Column name.</param>
-/// <param name="Kind">What it computes.</param>
-/// <param name="Path">The field it reads; null for count.</param>
-/// <param name="Quantile">For <see cref="MeasureKind.Quantile"/>, q in (0, 1).</param>
-/// <param name="K">For <see cref="MeasureKind.TopK"/>, how many values.</param>
-public sealed record Measure(string Name, MeasureKind Kind, FieldPath? Path, double Quantile = 0, int K = 0)
-{
-    /// <summary>True for measures whose values add up across buckets (count, sum); min and max roll up too, by min/max.</summary>
-    public bool IsAdditive => Kind is MeasureKind.Count or MeasureKind.Sum;
-
-    /// <summary>True for measures that roll up to coarser buckets (count, sum, min, max); distinct, quantile and top-k do not.</summary>
-    public bool RollsUp => Kind is MeasureKind.Count or MeasureKind.Sum or MeasureKind.Min or MeasureKind.Max;
-}
-
-/// <summary>A filter: the field must equal one of the values (compared as text; numbers in their shortest form).</summary>
+/// <summary>A filter: the field must equal one of the values, compared as text (<see cref="FieldText"/>); a missing field matches nothing.</summary>
 /// <param name="Path">The field.</param>
 /// <param name="Values">Accepted values.</param>
 public sealed record ViewFilter(FieldPath Path, IReadOnlyList<string> Values);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Validation;
+using LambdaPlatform.Schemas.Views.Measures;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -118,7 +119,17 @@ public static partial class ViewLoader
         foreach (var (keyNode, valueNode) in ctx.RequiredMapping(root, "measures", allowEmpty: false))
         {
             var name = ctx.ColumnName(keyNode, "measures", usedNames);
-            measures.Add(ParseMeasure(ctx, valueNode, name, sourceTypes));
+            var measure = ParseMeasure(ctx, valueNode, name, sourceTypes);
+            foreach (var column in measure.RealtimeColumns.Concat(measure.ServedColumns).Select(c => c.Name).Distinct().Where(c => c != name))
+            {
+                // E.g. a measure called users_hll next to distinct "users", whose real-time column has that name.
+                if (!usedNames.Add(column))
+                {
+                    ctx.Fail(keyNode, $"measures.{name}", $"its column '{column}' clashes with another dimension's or measure's column; rename one of them");
+                }
+            }
+
+            measures.Add(measure);
         }
 
         var filters = new List<ViewFilter>();
@@ -252,68 +263,35 @@ public static partial class ViewLoader
     {
         var field = $"measures.{name}";
         var text = ctx.Scalar(node, field).Trim();
-        if (text == "count" || text == "count()")
-        {
-            return new Measure(name, MeasureKind.Count, null);
-        }
-
+        var usages = string.Join(", ", Measure.Kinds.Values.Select(k => k.Usage));
         var match = MeasureRegex().Match(text);
-        if (!match.Success)
+        var function = match.Success ? match.Groups[1].Value : text;
+        if (!Measure.Kinds.TryGetValue(function, out var syntax))
         {
-            throw ctx.Error(node, field, $"'{text}' is not a measure (count, sum(path), min(path), max(path), distinct(path), quantile(path, q), topk(path, k))");
+            throw ctx.Error(node, field, match.Success || MeasureNameRegex().IsMatch(text)
+                ? $"unknown measure '{function}' ({usages})"
+                : $"'{text}' is not a measure ({usages})");
         }
 
-        var function = match.Groups[1].Value;
-        var args = match.Groups[2].Value.Split(',', StringSplitOptions.TrimEntries);
-        var kind = function switch
+        var args = match.Success && match.Groups[2].Value.Trim().Length > 0 ? match.Groups[2].Value.Split(',', StringSplitOptions.TrimEntries) : [];
+        var expected = (syntax.TakesPath ? 1 : 0) + syntax.Parameters.Count;
+        if (args.Length != expected || args.Any(a => a.Length == 0))
         {
-            "sum" => MeasureKind.Sum,
-            "min" => MeasureKind.Min,
-            "max" => MeasureKind.Max,
-            "distinct" => MeasureKind.Distinct,
-            "quantile" => MeasureKind.Quantile,
-            "topk" => MeasureKind.TopK,
-            _ => throw ctx.Error(node, field, $"unknown measure '{function}' (count, sum, min, max, distinct, quantile, topk)"),
-        };
-
-        var expectedArgs = kind is MeasureKind.Quantile or MeasureKind.TopK ? 2 : 1;
-        if (args.Length != expectedArgs || args[0].Length == 0)
-        {
-            throw ctx.Error(node, field, kind switch
-            {
-                MeasureKind.Quantile => "quantile takes a path and q, e.g. quantile(payload.cartValue, 0.99)",
-                MeasureKind.TopK => "topk takes a path and k, e.g. topk(payload.sku, 10)",
-                _ => $"{function} takes one path, e.g. {function}(payload.cartValue)",
-            });
+            throw ctx.Error(node, field, expected == 0
+                ? $"{function} takes no arguments: write {syntax.Usage}"
+                : $"{function} takes {(syntax.TakesPath ? "a path" : string.Empty)}{(syntax.Parameters.Count > 0 ? " and " + string.Join(", ", syntax.Parameters) : string.Empty)}, e.g. {syntax.Usage}");
         }
 
-        var path = ctx.ResolvePath(node, field, args[0], sourceTypes);
-        if (kind is MeasureKind.Sum or MeasureKind.Min or MeasureKind.Max or MeasureKind.Quantile && path.Type != FieldType.Number)
+        var path = syntax.TakesPath ? ctx.ResolvePath(node, field, args[0], sourceTypes) : null;
+        try
         {
-            ctx.Fail(node, field, $"{function} needs a number, but {path.Text} is {Describe(path.Type)}");
+            return syntax.Create(name, path, syntax.TakesPath ? args[1..] : args);
         }
-
-        var q = 0.0;
-        var k = 0;
-        if (kind == MeasureKind.Quantile && (!double.TryParse(args[1], NumberStyles.Float, CultureInfo.InvariantCulture, out q) || q <= 0 || q >= 1))
+        catch (MeasureDefinitionException e)
         {
-            ctx.Fail(node, field, $"q must be a number between 0 and 1 (exclusive), not '{args[1]}'");
+            throw ctx.Error(node, field, e.Message);
         }
-
-        if (kind == MeasureKind.TopK && (!int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out k) || k < 1 || k > 1000))
-        {
-            ctx.Fail(node, field, $"k must be a whole number from 1 to 1000, not '{args[1]}'");
-        }
-
-        return new Measure(name, kind, path, q, k);
     }
-
-    private static string Describe(FieldType type) => type switch
-    {
-        FieldType.Text => "a string",
-        FieldType.Boolean => "a boolean",
-        _ => "a number",
-    };
 
     private static string At(Mark mark) => $"line {mark.Line}, column {mark.Column}";
 
@@ -328,6 +306,9 @@ public static partial class ViewLoader
 
     [GeneratedRegex(@"^([a-z]+)\s*\(\s*([^()]*)\)$")]
     private static partial Regex MeasureRegex();
+
+    [GeneratedRegex("^[a-z]+$")]
+    private static partial Regex MeasureNameRegex();
 
     private sealed class Context(string file, EventSchemaRegistry schemas)
     {
@@ -376,9 +357,9 @@ public static partial class ViewLoader
         public string ColumnName(YamlNode keyNode, string section, HashSet<string> used)
         {
             var name = Scalar(keyNode, section);
-            if (!ColumnRegex().IsMatch(name))
+            if (!ColumnRegex().IsMatch(name) || name.Contains("__", StringComparison.Ordinal))
             {
-                Fail(keyNode, $"{section}.{name}", $"'{name}' is not a valid column name (letters, digits, underscores; not starting with a digit)");
+                Fail(keyNode, $"{section}.{name}", $"'{name}' is not a valid column name (letters, digits, underscores, not starting with a digit; a double underscore is reserved)");
             }
 
             if (!used.Add(name))
@@ -393,22 +374,24 @@ public static partial class ViewLoader
         {
             switch (text)
             {
-                case "eventId": return new FieldPath(text, FieldRoot.EventId, [], FieldType.Text);
-                case "eventType": return new FieldPath(text, FieldRoot.EventType, [], FieldType.Text);
-                case "timestamp": return new FieldPath(text, FieldRoot.Timestamp, [], FieldType.Text);
-                case "userId": return new FieldPath(text, FieldRoot.UserId, [], FieldType.Text);
-                case "metadata.source": return new FieldPath(text, FieldRoot.Source, [], FieldType.Text);
-                case "metadata.version": return new FieldPath(text, FieldRoot.Version, [], FieldType.Text);
+                case "eventId": return new FieldPath(text, FieldRoot.EventId, [], FieldTypes.Text);
+                case "eventType": return new FieldPath(text, FieldRoot.EventType, [], FieldTypes.Text);
+                case "userId": return new FieldPath(text, FieldRoot.UserId, [], FieldTypes.Text);
+                case "metadata.source": return new FieldPath(text, FieldRoot.Source, [], FieldTypes.Text);
+                case "metadata.version": return new FieldPath(text, FieldRoot.Version, [], FieldTypes.Text);
+                case "timestamp": throw Error(node, field, "timestamp is what the view buckets by; it cannot be a dimension, measure or filter");
             }
 
             if (!text.StartsWith("payload.", StringComparison.Ordinal) || text.Length == "payload.".Length)
             {
-                throw Error(node, field, $"unknown path '{text}' (use eventId, eventType, timestamp, userId, metadata.source, metadata.version or payload.<field>)");
+                throw Error(node, field, $"unknown path '{text}' (use eventId, eventType, userId, metadata.source, metadata.version or payload.<field>)");
             }
 
+            // The union of the types every schema version of every source type declares: a field may be missing in some
+            // types or versions, and (say) a number in one and a string in another; measures skip values they cannot read.
             var segments = text["payload.".Length..].Split('.');
-            FieldType? found = null;
-            var foundIn = new List<string>();
+            var found = FieldTypes.None;
+            var declared = false;
             foreach (var typeName in sourceTypes)
             {
                 var type = Schemas.Find(typeName)!;
@@ -425,37 +408,33 @@ public static partial class ViewLoader
                         continue;
                     }
 
-                    var fieldType = ToFieldType(schema.Types);
-                    if (fieldType is null)
+                    declared = true;
+                    var fieldTypes = ToFieldTypes(schema.Types);
+                    if (fieldTypes is null)
                     {
                         throw Error(node, field, $"'{text}' in {typeName} v{version.Version} is not a string, number or boolean; views read scalar fields only");
                     }
 
-                    if (found is { } earlier && earlier != fieldType)
-                    {
-                        throw Error(node, field, $"'{text}' has different types across event types ({Describe(earlier)} in {foundIn[0]}, {Describe(fieldType.Value)} in {typeName})");
-                    }
-
-                    found = fieldType;
-                    foundIn.Add(typeName);
+                    found |= fieldTypes.Value;
                 }
             }
 
-            return found is { } t
-                ? new FieldPath(text, FieldRoot.Payload, segments, t)
+            return declared
+                ? new FieldPath(text, FieldRoot.Payload, segments, found)
                 : throw Error(node, field, $"unknown path '{text}': no schema of {string.Join(", ", sourceTypes)} declares it");
         }
 
-        private static FieldType? ToFieldType(JsonTypes types)
+        private static FieldTypes? ToFieldTypes(JsonTypes types)
         {
-            var withoutNull = types & ~JsonTypes.Null;
-            return withoutNull switch
+            var scalar = types & ~JsonTypes.Null;
+            if (scalar == 0 || (scalar & ~(JsonTypes.String | JsonTypes.Number | JsonTypes.Integer | JsonTypes.Boolean)) != 0)
             {
-                JsonTypes.String => FieldType.Text,
-                JsonTypes.Number or JsonTypes.Integer or (JsonTypes.Number | JsonTypes.Integer) => FieldType.Number,
-                JsonTypes.Boolean => FieldType.Boolean,
-                _ => null,
-            };
+                return null;
+            }
+
+            return (scalar.HasFlag(JsonTypes.String) ? FieldTypes.Text : FieldTypes.None)
+                | ((scalar & (JsonTypes.Number | JsonTypes.Integer)) != 0 ? FieldTypes.Number : FieldTypes.None)
+                | (scalar.HasFlag(JsonTypes.Boolean) ? FieldTypes.Boolean : FieldTypes.None);
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Schemas.Views.Measures;
 using Microsoft.AspNetCore.Http;
 
 namespace LambdaPlatform.Serving.Views;
@@ -164,11 +165,11 @@ public sealed partial class ViewQuery
             {
                 if (explicitMeasures)
                 {
-                    return Fail("measures", $"'{m.Name}' ({m.Kind.ToString().ToLowerInvariant()}) cannot be rolled up from {definition.Bucket.Text} to {granularity.Text}: distinct counts and quantiles of buckets do not add up; ask for granularity={definition.Bucket.Text}");
+                    return Fail("measures", $"'{m.Name}' ({m.Kind}) cannot be rolled up from {definition.Bucket.Text} to {granularity.Text}: distinct counts, quantiles and top-k of buckets do not add up; ask for granularity={definition.Bucket.Text}");
                 }
 
                 measures.Remove(m);
-                omitted.Add($"{m.Name}: {m.Kind.ToString().ToLowerInvariant()} is not additive, so it is served only at the view's own granularity ({definition.Bucket.Text})");
+                omitted.Add($"{m.Name}: {m.Kind} does not roll up, so it is served only at the view's own granularity ({definition.Bucket.Text})");
             }
 
             if (measures.Count == 0)
@@ -180,7 +181,11 @@ public sealed partial class ViewQuery
         return (new ViewQuery(view, from, to, granularity, filters, measures, omitted), null, null);
     }
 
-    /// <summary>The SQL for this query against the merged view; columns: bucket (Unix seconds), dimensions, measures, side.</summary>
+    /// <summary>
+    /// The SQL for this query against the merged view; columns: bucket (Unix seconds), dimensions, each measure's
+    /// served columns (<see cref="Measure.ServedColumns"/>, rolled up by <see cref="Measure.RollupSql"/> at a coarser
+    /// granularity), side.
+    /// </summary>
     public string ToSql()
     {
         var definition = View.View;
@@ -195,18 +200,12 @@ public sealed partial class ViewQuery
 
         if (!RollsUp)
         {
-            var columns = dims.Prepend("toUnixTimestamp(bucket) AS b").Concat(Measures.Select(m => ViewSql.Quote(m.Name))).Append("side");
+            var columns = dims.Prepend("toUnixTimestamp(bucket) AS b").Concat(Measures.SelectMany(m => m.ServedColumns).Select(c => ViewSql.Quote(c.Name))).Append("side");
             return $"SELECT {string.Join(", ", columns)} FROM {View.MergedView} WHERE {whereText} ORDER BY b{string.Concat(dims.Select(d => ", " + d))}";
         }
 
         var bucket = $"toUnixTimestamp({new ViewSql(definition with { Bucket = Granularity }).BucketExpression("bucket")})";
-        var aggregates = Measures.Select(m => m.Kind switch
-        {
-            MeasureKind.Count => $"toUInt64(sum({ViewSql.Quote(m.Name)})) AS {ViewSql.Quote(m.Name)}",
-            MeasureKind.Sum => $"sum({ViewSql.Quote(m.Name)}) AS {ViewSql.Quote(m.Name)}",
-            MeasureKind.Min => $"min({ViewSql.Quote(m.Name)}) AS {ViewSql.Quote(m.Name)}",
-            _ => $"max({ViewSql.Quote(m.Name)}) AS {ViewSql.Quote(m.Name)}",
-        });
+        var aggregates = Measures.Select(m => $"{m.RollupSql(ViewSql.Quote(m.Name))} AS {ViewSql.Quote(m.Name)}");
         // A rolled-up bucket may mix batch and real-time buckets; say so.
         var side = "if(uniqExact(side) > 1, 'mixed', any(side)) AS side";
         var select = dims.Prepend($"{bucket} AS b").Concat(aggregates).Append(side);

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Schemas.Views.Measures;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -64,7 +65,7 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
                 bucket = v.Bucket.Text,
                 allowedLateness = v.AllowedLateness.ToString("c", CultureInfo.InvariantCulture),
                 dimensions = v.Dimensions.Select(d => new { name = d.Name, path = d.Path.Text }),
-                measures = v.Measures.Select(m => new { name = m.Name, kind = m.Kind.ToString().ToLowerInvariant(), path = m.Path?.Text, rollsUp = m.RollsUp }),
+                measures = v.Measures.Select(m => new { name = m.Name, kind = m.Kind, definition = m.Definition, path = m.Path?.Text, rollsUp = m.RollsUp, realtimeRelativeError = m.RealtimeRelativeError }),
                 watermark = Iso(status.Watermark),
                 newestRealtimeBucket = Iso(status.NewestRealtimeBucket),
                 speedLagSeconds = freshness.SpeedLagSeconds,
@@ -165,12 +166,14 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
                 var i = 1;
                 foreach (var d in definition.Dimensions)
                 {
-                    writer.WriteString(d.Name, Tsv.Unescape(fields[i++]));
+                    writer.WriteString(d.Name, ClickHouseText.Unescape(fields[i++]));
                 }
 
                 foreach (var m in query.Measures)
                 {
-                    WriteNumber(writer, m.Name, fields[i++]);
+                    var width = query.RollsUp ? 1 : m.ServedColumns.Count;
+                    m.WriteJson(writer, new ArraySegment<string>(fields, i, width));
+                    i += width;
                 }
 
                 writer.WriteString("side", fields[i]);
@@ -204,22 +207,6 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
             fields[2] != "0" && newest > 0 ? DateTime.UnixEpoch.AddSeconds(newest) : null);
         _status[sql.View.Name] = (status, now);
         return status;
-    }
-
-    private static void WriteNumber(Utf8JsonWriter writer, string name, string text)
-    {
-        if (text == "\\N" || text is "nan" or "-nan" or "inf" or "-inf")
-        {
-            writer.WriteNull(name);
-        }
-        else if (ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var whole))
-        {
-            writer.WriteNumber(name, whole);
-        }
-        else
-        {
-            writer.WriteNumber(name, double.Parse(text, CultureInfo.InvariantCulture));
-        }
     }
 
     private static void WriteTime(Utf8JsonWriter writer, string name, DateTime? value)

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using LambdaPlatform.Schemas.Views;
 
 namespace LambdaPlatform.Speed.Views;
 
@@ -73,8 +74,8 @@ public sealed class PayloadExtractor
                     ? Encoding.UTF8.GetBytes(reader.GetString()!)
                     : payload.Slice((int)reader.TokenStartIndex + 1, reader.ValueSpan.Length)),
                 JsonTokenType.Number => FieldValue.Of(reader.GetDouble()),
-                JsonTokenType.True => new FieldValue(FieldKind.Boolean, 1, default),
-                JsonTokenType.False => new FieldValue(FieldKind.Boolean, 0, default),
+                JsonTokenType.True => FieldValue.Of(true),
+                JsonTokenType.False => FieldValue.Of(false),
                 _ => FieldValue.Missing,
             };
             if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)

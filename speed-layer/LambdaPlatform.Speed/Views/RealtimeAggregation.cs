@@ -1,8 +1,6 @@
-using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Text;
 using LambdaPlatform.Schemas.Events;
-using LambdaPlatform.Schemas.Sketches;
 using LambdaPlatform.Schemas.Views;
 
 namespace LambdaPlatform.Speed.Views;
@@ -10,17 +8,18 @@ namespace LambdaPlatform.Speed.Views;
 /// <summary>
 /// Turns a batch of events into real-time delta rows for every view, in one pass per event: payload
 /// fields are read once per event for all views, duplicates (same eventId within the dedupe window) are
-/// dropped, late events are counted and left to the batch layer, and each (bucket, dimensions,
-/// partition) group accumulates mergeable states. State that outlives a batch (the dedupe window and the
-/// partition watermarks) changes only in <see cref="Commit"/>, after the rows are durable, so a retried
-/// batch yields exactly the same rows. Not thread-safe: one per consumer.
+/// dropped, and each (bucket, dimensions, partition) group accumulates every measure's mergeable state. Every
+/// event whose bucket is at or above the view's batch watermark W is counted, in whatever order it arrives
+/// (real-time rows are mergeable deltas: no window has to close); an event below W is late, left to the batch
+/// layer (it reaches the master dataset and makes its day dirty). State that outlives a batch (the dedupe window)
+/// changes only in <see cref="Commit"/>, after the rows are durable, so a retried batch yields exactly the same
+/// rows. Not thread-safe: one per consumer.
 /// </summary>
 public sealed class RealtimeAggregation
 {
     private readonly ViewPlan[] _views;
     private readonly Dictionary<string, TypePlan> _types = new(StringComparer.Ordinal);
     private readonly DedupeWindow _dedupe;
-    private readonly Dictionary<int, DateTime> _newestEventTime = [];
     private readonly Utf8Interner _interner = new();
 
     /// <summary>Creates the aggregation for <paramref name="views"/> over the event types in <paramref name="schemas"/>.</summary>
@@ -43,7 +42,7 @@ public sealed class RealtimeAggregation
                 {
                     if (path is null)
                     {
-                        return new FieldRef(FieldRoot.EventId, -1);
+                        return new FieldRef(NoField, -1);
                     }
 
                     if (path.Root != FieldRoot.Payload)
@@ -63,7 +62,7 @@ public sealed class RealtimeAggregation
 
                 accepting.Add((view,
                     [.. view.Definition.Dimensions.Select(d => Ref(d.Path))],
-                    [.. view.Definition.Measures.Select(m => Ref(m.Path))],
+                    [.. view.Definition.Measures.Select(m => m.Input == MeasureInput.None ? Ref(null) : Ref(m.Path))],
                     [.. view.Definition.Filters.Select(f => (Ref(f.Path), f.Values.ToArray()))]));
             }
 
@@ -77,7 +76,8 @@ public sealed class RealtimeAggregation
     /// <summary>
     /// Aggregates <paramref name="batch"/>. A record is left out of view v when its offset is at or below
     /// <paramref name="flushedThrough"/>(v, partition) (already durable before a restart); an event whose
-    /// bucket starts below <paramref name="batchWatermark"/>(v) is late (the batch layer owns it).
+    /// bucket starts below <paramref name="batchWatermark"/>(v) is late (the batch layer owns it); every other event
+    /// is counted, however old.
     /// </summary>
     public AggregationResult Aggregate(IReadOnlyList<ConsumedEvent> batch, Func<string, int, long>? flushedThrough = null, Func<string, DateTime>? batchWatermark = null)
     {
@@ -97,7 +97,7 @@ public sealed class RealtimeAggregation
             watermarks[v] = batchWatermark?.Invoke(_views[v].Definition.Name) ?? DateTime.MinValue;
         }
 
-        var newest = new Dictionary<int, DateTime>(_newestEventTime);
+        var newest = new Dictionary<int, DateTime>();
         var seen = new HashSet<Guid>(batch.Count);
         var rented = new FieldValue[16];
         foreach (var c in batch)
@@ -143,8 +143,7 @@ public sealed class RealtimeAggregation
                 }
 
                 var bucket = view.Definition.Bucket.Floor(e.Timestamp);
-                var bucketEnd = bucket + view.Definition.Bucket.Size;
-                if (bucketEnd <= partitionNewest - view.Definition.AllowedLateness || bucket < watermarks[v])
+                if (bucket < watermarks[v])
                 {
                     result.Late[v]++;
                     continue;
@@ -161,7 +160,7 @@ public sealed class RealtimeAggregation
                     state = new GroupState(view.Definition.Measures);
                 }
 
-                state!.Add(view.Definition.Measures, measures, e, c.Offset, payloadValues);
+                state!.Add(measures, e, c.Offset, payloadValues);
                 result.Counted[v]++;
             }
         }
@@ -175,7 +174,7 @@ public sealed class RealtimeAggregation
         return result;
     }
 
-    /// <summary>Makes the batch's eventIds and watermarks part of the state; call after its rows are durable.</summary>
+    /// <summary>Makes the batch's eventIds part of the dedupe window; call after its rows are durable.</summary>
     public void Commit(AggregationResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
@@ -183,26 +182,13 @@ public sealed class RealtimeAggregation
         {
             _dedupe.Add(id);
         }
-
-        foreach (var (partition, time) in result.NewestEventTime)
-        {
-            _newestEventTime[partition] = time;
-        }
     }
 
     private static bool Matches(DecodedEvent e, (FieldRef Field, string[] Values)[] filters, ReadOnlySpan<FieldValue> payload)
     {
         foreach (var (field, values) in filters)
         {
-            var value = Read(e, field, payload);
-            var text = value.Kind switch
-            {
-                FieldKind.Text => value.Text ?? Encoding.UTF8.GetString(value.Utf8.Span),
-                FieldKind.Number => value.Number.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-                FieldKind.Boolean => value.Number != 0 ? "true" : "false",
-                _ => null,
-            };
-            if (text is null || Array.IndexOf(values, text) < 0)
+            if (Read(e, field, payload).AsText() is not { } text || Array.IndexOf(values, text) < 0)
             {
                 return false;
             }
@@ -214,14 +200,11 @@ public sealed class RealtimeAggregation
     private string DimText(DecodedEvent e, FieldRef field, ReadOnlySpan<FieldValue> payload)
     {
         var value = Read(e, field, payload);
-        return value.Kind switch
-        {
-            FieldKind.Text => value.Text ?? _interner.Intern(value.Utf8.Span),
-            FieldKind.Number => value.Number.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-            FieldKind.Boolean => value.Number != 0 ? "true" : "false",
-            _ => string.Empty,
-        };
+        return value.Kind == FieldKind.Text && value.Text is null ? _interner.Intern(value.Utf8.Span) : value.AsText() ?? FieldText.MissingDimension;
     }
+
+    /// <summary>A field reference of a measure that reads no field (count).</summary>
+    internal const FieldRoot NoField = (FieldRoot)(-1);
 
     /// <summary>The value of a field in an event.</summary>
     internal static FieldValue Read(DecodedEvent e, FieldRef field, ReadOnlySpan<FieldValue> payload) => field.Root switch
@@ -232,7 +215,7 @@ public sealed class RealtimeAggregation
         FieldRoot.Source => FieldValue.OfText(e.Source),
         FieldRoot.Version => FieldValue.OfText(e.Version),
         FieldRoot.EventId => FieldValue.OfText(e.EventId.ToString()),
-        _ => FieldValue.OfText(e.Timestamp.ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
+        _ => FieldValue.Missing,
     };
 
     /// <summary>Where a view reads a field: an envelope field, or a payload slot of the event type's extractor.</summary>
@@ -252,13 +235,13 @@ public sealed class RealtimeAggregation
             var dims = new[] { key.D0, key.D1, key.D2, key.D3 };
             for (var i = 0; i < Definition.Dimensions.Count; i++)
             {
-                row.Add(dims[i] ?? string.Empty);
+                row.Add(dims[i] ?? FieldText.MissingDimension);
             }
 
             row.Add((ushort)key.Partition);
             row.Add((ulong)state.FirstOffset);
             row.Add((ulong)offsets.Last);
-            state.AppendTo(row, Definition.Measures);
+            state.AppendTo(row);
             return [.. row];
         }
     }
@@ -281,7 +264,7 @@ public sealed class AggregationResult
     /// <summary>Per view, events counted.</summary>
     public long[] Counted { get; }
 
-    /// <summary>Per view, late events (left to the batch layer).</summary>
+    /// <summary>Per view, late events: their bucket is below the view's W (left to the batch layer).</summary>
     public long[] Late { get; }
 
     /// <summary>Duplicates removed (same eventId seen before within the window).</summary>
@@ -289,5 +272,6 @@ public sealed class AggregationResult
 
     internal List<Guid> NewIds { get; }
 
-    internal Dictionary<int, DateTime> NewestEventTime { get; set; } = [];
+    /// <summary>Per Kafka partition, the newest event time among the batch's valid events (for freshness).</summary>
+    public IReadOnlyDictionary<int, DateTime> NewestEventTime { get; internal set; } = new Dictionary<int, DateTime>();
 }

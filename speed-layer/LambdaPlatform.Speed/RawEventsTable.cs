@@ -3,10 +3,12 @@ using LambdaPlatform.ClickHouse;
 namespace LambdaPlatform.Speed;
 
 /// <summary>
-/// The raw <c>events</c> table analysts query: every valid event as received, one row per Kafka record.
-/// A <c>ReplacingMergeTree</c> whose sorting key ends with the Kafka partition and offset, so a batch
-/// written twice after a crash collapses to one row per record (<c>SELECT ... FROM events FINAL</c>
-/// gives exact counts at any time; merges converge to them). The SQL is accepted by ClickHouse 18.16 and 26.5.
+/// The raw <c>events</c> table analysts query: every valid event as received. A <c>ReplacingMergeTree</c> whose
+/// sorting key is (event type, event time, eventId): rows with the same eventId, type and time collapse to one —
+/// a batch written twice after a crash, and an event its producer re-sent (a new Kafka offset) alike — so
+/// <c>SELECT … FROM events FINAL</c> counts each event once at any time (merges converge to it). Two different
+/// events that share an eventId but not its type and time stay two rows (the views count them once). The SQL is
+/// accepted by ClickHouse 18.16 and 26.5.
 /// </summary>
 public sealed class RawEventsTable(IClickHouse clickHouse, string table = RawEventsTable.DefaultName) : IEventSink
 {
@@ -48,7 +50,7 @@ public sealed class RawEventsTable(IClickHouse clickHouse, string table = RawEve
             kafkaOffset UInt64
         ) ENGINE = ReplacingMergeTree()
         PARTITION BY toYYYYMMDD(timestamp)
-        ORDER BY (eventType, timestamp, kafkaPartition, kafkaOffset)
+        ORDER BY (eventType, timestamp, eventId)
         """;
 
     /// <inheritdoc />

@@ -18,7 +18,8 @@ namespace LambdaPlatform.Batch.Archive;
 /// record waited <see cref="ArchiverOptions.MaxFileAge"/>, under memory pressure, on revocation and on shutdown:
 /// for each hour, write a temporary file, fsync it, rename it atomically to
 /// <c>&lt;partition&gt;-&lt;first&gt;-&lt;last&gt;.parquet</c> (the consumed offset range, the same in every hour folder of
-/// the publication) and fsync the folder; then mark the days changed; then commit <c>last + 1</c>.</para>
+/// the publication) and fsync the folder; then mark the days changed; then record the partition as archived through
+/// <c>last</c> (<see cref="MasterDataset.RecordArchivedAsync"/>); then commit <c>last + 1</c>.</para>
 /// <para><b>Exactly once.</b> On every assignment the archiver trusts the files over the committed offset. Let
 /// <c>[F, L]</c> be the partition's latest published range and <c>C</c> its committed offset. If <c>C &gt; L</c> (or
 /// no file exists) it resumes at <c>C</c>. Otherwise the latest publication may have been cut short by a crash (some of
@@ -308,6 +309,13 @@ public sealed class Archiver : BackgroundService
                 }
 
                 await Dataset.MarkChangedAsync(state.Hours.Keys.Select(h => h.Date).Concat(state.TouchedDays), cancellationToken);
+                if (files.Count > 0 || state.Repair is not null)
+                {
+                    // The files now hold every valid record of the range: say so before committing (the batch layer's
+                    // watermark waits for it). A range of invalid records only stays open and is recorded with the next.
+                    await Dataset.RecordArchivedAsync(state.Partition, range.Last, cancellationToken);
+                }
+
                 break;
             }
             catch (Exception e) when (retry && e is IOException or UnauthorizedAccessException)

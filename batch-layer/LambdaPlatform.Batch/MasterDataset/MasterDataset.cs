@@ -13,6 +13,8 @@ namespace LambdaPlatform.Batch.Master;
 /// master/events/date=YYYY-MM-DD/hour=HH/.&lt;name&gt;.&lt;guid&gt;.tmp                               being written; readers ignore them
 /// master/_state/sequence                         the change counter (a decimal number)
 /// master/_state/days/date=YYYY-MM-DD.json        {"date", "sequence", "changedAt"}: the counter value of the day's last change
+/// master/_state/partitions/partition=P.json      {"partition", "through", "updatedAt"}: every valid record of Kafka partition P
+///                                                 up to offset "through" is in published files (see RecordArchivedAsync)
 /// master/_state/.lock                            serializes changes of the counter (an advisory lock, held for milliseconds)
 /// </code>
 /// <para>Files appear only by an atomic rename from a temporary name and never change afterwards. Readers glob
@@ -51,6 +53,8 @@ public sealed class MasterDataset
     public string StatePath => Path.Combine(Root, "master", "_state");
 
     private string DaysStatePath => Path.Combine(StatePath, "days");
+
+    private string PartitionsStatePath => Path.Combine(StatePath, "partitions");
 
     private string SequencePath => Path.Combine(StatePath, "sequence");
 
@@ -282,6 +286,86 @@ public sealed class MasterDataset
         Durable.SyncDirectory(DaysStatePath);
         Durable.SyncDirectory(StatePath);
         return sequence;
+    }
+
+    /// <summary>
+    /// Records that every valid record of Kafka partition <paramref name="partition"/> up to offset <paramref name="through"/>
+    /// (inclusive) is in published files. The archiver calls it after a publication's files are renamed and its days
+    /// marked changed, and before it commits the offsets: so the record never claims more than the files hold. It
+    /// only moves forward (a smaller value than the recorded one is ignored). This is what the batch layer checks
+    /// before it moves a view's watermark over a day (<see cref="ArchivedThrough"/>).
+    /// </summary>
+    /// <exception cref="IOException">The state folder cannot be written, or its lock was not free within 30 s.</exception>
+    public async Task RecordArchivedAsync(int partition, long through, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(partition);
+        Durable.CreateDirectory(PartitionsStatePath);
+        using var held = await AcquireLockAsync(cancellationToken);
+        var path = Path.Combine(PartitionsStatePath, string.Create(CultureInfo.InvariantCulture, $"partition={partition}.json"));
+        if (ReadArchived(path) is { } recorded && recorded >= through)
+        {
+            return;
+        }
+
+        var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("partition", partition);
+            json.WriteNumber("through", through);
+            json.WriteString("updatedAt", _clock.GetUtcNow());
+            json.WriteEndObject();
+        }
+
+        await ReplaceAsync(path, buffer.ToArray(), cancellationToken);
+        Durable.SyncDirectory(PartitionsStatePath);
+    }
+
+    /// <summary>
+    /// Per Kafka partition, the offset through which every valid record is in published files (as recorded by
+    /// <see cref="RecordArchivedAsync"/>); partitions never archived are absent.
+    /// </summary>
+    public IReadOnlyDictionary<int, long> ArchivedThrough()
+    {
+        var result = new Dictionary<int, long>();
+        if (!Directory.Exists(PartitionsStatePath))
+        {
+            return result;
+        }
+
+        foreach (var path in Directory.EnumerateFiles(PartitionsStatePath, "partition=*.json"))
+        {
+            var name = Path.GetFileNameWithoutExtension(path)["partition=".Length..];
+            if (int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out var partition) && ReadArchived(path) is { } through)
+            {
+                result[partition] = through;
+            }
+        }
+
+        return result;
+    }
+
+    private static long? ReadArchived(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(bytes);
+            return doc.RootElement.GetProperty("through").GetInt64();
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
+        {
+            throw new MasterDatasetException($"'{path}' is not a partition archive record: {e.Message}", path, e);
+        }
     }
 
     /// <summary>Drops files covered by another file of the same partition; <paramref name="sorted"/> is one folder, sorted.</summary>

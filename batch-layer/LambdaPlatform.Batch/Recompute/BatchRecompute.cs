@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Serving.Store;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -15,7 +16,8 @@ namespace LambdaPlatform.Batch.Recompute;
 /// <param name="RowsOut">Batch rows loaded.</param>
 /// <param name="Duration">Wall time.</param>
 /// <param name="Watermark">The view's W after this day was loaded (moved past the day when it is closed and follows W), or null before any batch.</param>
-public sealed record BatchDayResult(string View, DateOnly Day, long RowsIn, long RowsOut, TimeSpan Duration, DateTime? Watermark);
+/// <param name="WatermarkHeld">Why W did not move over this day when it is not below W (the day is open, an earlier day is not below W yet, or the master dataset does not hold everything the real-time side counted for it); null when W moved or was already past.</param>
+public sealed record BatchDayResult(string View, DateOnly Day, long RowsIn, long RowsOut, TimeSpan Duration, DateTime? Watermark, string? WatermarkHeld = null);
 
 /// <summary>Progress of a batch run: days done out of days planned.</summary>
 /// <param name="Done">Days finished.</param>
@@ -44,15 +46,24 @@ public sealed record BatchOptions
 /// previous batch partition and W in place; running again gives the same tables.
 /// </summary>
 /// <remarks>
-/// Which days: every closed day (its end plus the view's allowed lateness is past) not yet below W — so a
+/// <para>Which days: every closed day (its end plus the view's allowed lateness is past) not yet below W — so a
 /// new view is backfilled over the whole history — and every day whose master files changed since the
-/// view's last run (late events make a day dirty). W advances over consecutive computed closed days.
-/// Runs of the same view must not overlap (the scheduler runs one at a time).
+/// view's last run (late events make a day dirty), and every closed day the real-time table holds rows of.</para>
+/// <para><b>When W moves over a day d</b> (to the end of d), all of these hold, else W stays and the result, the log
+/// and the metric <c>lambda.batch.watermark.held</c> say why: d is closed; no day between W and d (with master files or
+/// real-time rows) is still at or above W, so W moves over consecutive days; and the master dataset holds everything
+/// the real-time side counted for d — for every Kafka partition with real-time rows of d, the archiver's recorded
+/// position (<see cref="Master.MasterDataset.ArchivedThrough"/>, read before the day's files were listed) is at or past the
+/// highest offset of a flush that wrote rows of d (read after the day was computed). So an archiver that is down or
+/// behind holds W back instead of making served events vanish. Only then are the real-time rows of d dropped.</para>
+/// <para>Runs of the same view must not overlap (the scheduler runs one at a time).</para>
 /// </remarks>
 public sealed class BatchRecompute : IDisposable
 {
     private readonly IClickHouse _engine;
     private readonly IClickHouse _serving;
+    private readonly ServingStore _store;
+    private readonly BatchMetrics _metrics;
     private readonly LambdaPlatform.Batch.Master.MasterDataset _master;
     private readonly BatchOptions _options;
     private readonly TimeProvider _clock;
@@ -67,10 +78,14 @@ public sealed class BatchRecompute : IDisposable
     /// <param name="options">Settings.</param>
     /// <param name="clock">Clock deciding which days are closed.</param>
     /// <param name="logger">Logger.</param>
-    public BatchRecompute(IClickHouse engine, IClickHouse serving, IReadOnlyList<ViewDefinition> views, BatchOptions options, TimeProvider? clock = null, ILogger<BatchRecompute>? logger = null)
+    /// <param name="metrics">Instruments to record into; default a private set.</param>
+    public BatchRecompute(IClickHouse engine, IClickHouse serving, IReadOnlyList<ViewDefinition> views, BatchOptions options, TimeProvider? clock = null, ILogger<BatchRecompute>? logger = null,
+        BatchMetrics? metrics = null)
     {
         _engine = engine;
         _serving = serving;
+        _store = new ServingStore(serving);
+        _metrics = metrics ?? new BatchMetrics();
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
         _clock = clock ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
@@ -100,45 +115,58 @@ public sealed class BatchRecompute : IDisposable
         await _oneRunAtATime.WaitAsync(cancellationToken);
         try
         {
+            // Read before any file is listed: the files a day is computed from hold at least this much.
+            var archived = _master.ArchivedThrough();
             var sequence = _master.CurrentSequence();
             var plan = new List<(ViewSql View, DateOnly Day)>();
+            var candidates = new Dictionary<string, IReadOnlyList<DateOnly>>(StringComparer.Ordinal);
             foreach (var sql in view is null ? [.. _views.Values] : new[] { _views[view] })
             {
-                await EnsureTablesAsync(sql, cancellationToken);
+                await _store.EnsureViewAsync(sql, cancellationToken);
                 await DropLeftoverStagingAsync(sql, cancellationToken);
+                candidates[sql.View.Name] = [.. _master.ListDays().Union(await _store.ReadRealtimeDaysAsync(sql, cancellationToken)).Order()];
                 var days = day is { } d ? [d] : await DaysToRunAsync(sql, cancellationToken);
                 plan.AddRange(days.Select(x => (sql, x)));
             }
 
             var results = new List<BatchDayResult>();
-            var masterDays = _master.ListDays();
             for (var i = 0; i < plan.Count; i++)
             {
                 var (sql, d) = plan[i];
                 var result = await RunDayAsync(sql, d, cancellationToken);
-
-                // Advance W over this day only if it is closed and every day with events between W and it is computed.
-                var watermark = await ReadWatermarkAsync(sql, cancellationToken);
-                var dayStart = d.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc);
-                var gapFree = masterDays.Where(m => m.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc) >= watermark && m < d)
-                    .All(m => results.Any(r => r.View == sql.View.Name && r.Day == m));
-                if (IsClosed(sql.View, d) && dayStart.AddDays(1) > watermark && gapFree)
+                var watermark = await _store.ReadWatermarkAsync(sql, cancellationToken);
+                var held = await WatermarkHeldAsync(sql, d, watermark, candidates[sql.View.Name], archived, cancellationToken);
+                if (held is null && d.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc).AddDays(1) > watermark)
                 {
                     watermark = await AdvanceWatermarkAsync(sql, d, cancellationToken);
                 }
+                else if (held is not null)
+                {
+                    _metrics.WatermarkHeld.Add(1, new KeyValuePair<string, object?>("view", sql.View.Name), new KeyValuePair<string, object?>("reason", held.Value.Reason));
+                    _logger.Log(held.Value.Reason == BatchMetrics.DayOpen ? LogLevel.Information : LogLevel.Warning,
+                        "batch {View} {Day}: W stays at {Watermark:O}: {Why}", sql.View.Name, d, watermark, held.Value.Why);
+                }
 
-                result = result with { Watermark = watermark > DateTime.UnixEpoch ? watermark : null };
-
+                _metrics.Days.Add(1, new KeyValuePair<string, object?>("view", sql.View.Name));
+                result = result with { Watermark = watermark > DateTime.UnixEpoch ? watermark : null, WatermarkHeld = held?.Why };
                 results.Add(result);
                 progress?.Report(new BatchProgress(i + 1, plan.Count, $"{sql.View.Name} {d:yyyy-MM-dd}"));
             }
 
-            // Remember how far the master dataset was read, per view, so later changes make their days dirty.
             foreach (var sql in view is null ? [.. _views.Values] : new[] { _views[view] })
             {
+                // Remember how far the master dataset was read, per view, so later changes make their days dirty.
                 if (day is null)
                 {
                     await WriteStateAsync(sql.View.Name, new ViewState(sequence), cancellationToken);
+                }
+
+                // Retention, never before the batch covers it: real-time rows of days wholly below W (also rows a speed
+                // instance with a stale W wrote after its day was dropped).
+                var w = await _store.ReadWatermarkAsync(sql, cancellationToken);
+                foreach (var below in (await _store.ReadRealtimeDaysAsync(sql, cancellationToken)).Where(x => x.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc).AddDays(1) <= w))
+                {
+                    await _store.DropRealtimeDayAsync(sql, below, cancellationToken);
                 }
             }
 
@@ -150,15 +178,51 @@ public sealed class BatchRecompute : IDisposable
         }
     }
 
+    /// <summary>
+    /// Why W may not move over <paramref name="day"/> now, or null when it may (or when W is already past it): see the
+    /// class remarks. <paramref name="days"/> are the days with master files or real-time rows.
+    /// </summary>
+    private async Task<(string Reason, string Why)?> WatermarkHeldAsync(ViewSql sql, DateOnly day, DateTime watermark, IReadOnlyList<DateOnly> days,
+        IReadOnlyDictionary<int, long> archived, CancellationToken cancellationToken)
+    {
+        var start = day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc);
+        if (start.AddDays(1) <= watermark)
+        {
+            return null;
+        }
+
+        if (!IsClosed(sql.View, day))
+        {
+            return (BatchMetrics.DayOpen, $"the day is open for late events until {start.AddDays(1) + sql.View.AllowedLateness:yyyy-MM-dd HH:mm}Z (allowedLateness {sql.View.AllowedLateness})");
+        }
+
+        if (days.Where(d => d.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc) >= watermark && d < day).Select(d => (DateOnly?)d).FirstOrDefault() is { } gap)
+        {
+            return (BatchMetrics.EarlierDay, $"{gap:yyyy-MM-dd}, an earlier day, is not below W yet (W moves over consecutive days)");
+        }
+
+        foreach (var (partition, counted) in (await _store.ReadRealtimePositionsAsync(sql, day, cancellationToken)).OrderBy(p => p.Key))
+        {
+            if (!archived.TryGetValue(partition, out var through) || through < counted)
+            {
+                return (BatchMetrics.ArchiveBehind,
+                    $"the real-time side counted Kafka partition {partition} through offset {counted} for this day, but the master dataset holds it only "
+                    + (archived.ContainsKey(partition) ? $"through offset {through}" : "not at all") + " (the archiver is down or behind)");
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The days a run would recompute for <paramref name="view"/> now, oldest first.</summary>
     public async Task<IReadOnlyList<DateOnly>> DaysToRunAsync(ViewSql view, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(view);
-        var watermark = await ReadWatermarkAsync(view, cancellationToken);
+        var watermark = await _store.ReadWatermarkAsync(view, cancellationToken);
         var state = await ReadStateAsync(view.View.Name, cancellationToken);
         var dirty = _master.DaysChangedSince(state.Sequence).ToHashSet();
         var days = new SortedSet<DateOnly>();
-        foreach (var d in _master.ListDays())
+        foreach (var d in _master.ListDays().Union(await _store.ReadRealtimeDaysAsync(view, cancellationToken)))
         {
             var start = d.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc);
             var closed = IsClosed(view.View, d);
@@ -229,11 +293,11 @@ public sealed class BatchRecompute : IDisposable
     private async Task<DateTime> AdvanceWatermarkAsync(ViewSql sql, DateOnly day, CancellationToken cancellationToken)
     {
         var watermark = day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc).AddDays(1);
-        await _serving.ExecuteAsync($"INSERT INTO {ViewSql.WatermarkTable} (view, watermark, updatedAt) VALUES ({ViewSql.Literal(sql.View.Name)}, toDateTime({Unix(watermark)}, 'UTC'), toDateTime({Unix(_clock.GetUtcNow().UtcDateTime)}, 'UTC'))", cancellationToken);
+        await _store.AdvanceWatermarkAsync(sql, watermark, _clock.GetUtcNow().UtcDateTime, cancellationToken);
         WatermarkMoved?.Invoke(sql.View.Name, watermark);
 
         // Retention, never before the batch covers it: real-time rows of a day wholly below W.
-        await _serving.ExecuteAsync($"ALTER TABLE {sql.RealtimeTable} DROP PARTITION {day.ToString("yyyyMMdd", CultureInfo.InvariantCulture)}", cancellationToken);
+        await _store.DropRealtimeDayAsync(sql, day, cancellationToken);
         return watermark;
     }
 
@@ -312,21 +376,8 @@ public sealed class BatchRecompute : IDisposable
         }
     }
 
-    private async Task EnsureTablesAsync(ViewSql sql, CancellationToken cancellationToken)
-    {
-        foreach (var statement in sql.CreateServingObjects)
-        {
-            await _serving.ExecuteAsync(statement, cancellationToken);
-        }
-    }
-
     /// <summary>The view's current W (1970-01-01 before the first batch).</summary>
-    public async Task<DateTime> ReadWatermarkAsync(ViewSql view, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(view);
-        var seconds = await ScalarAsync(_serving, $"SELECT toUnixTimestamp({view.WatermarkExpression})", cancellationToken);
-        return DateTime.UnixEpoch.AddSeconds(seconds);
-    }
+    public Task<DateTime> ReadWatermarkAsync(ViewSql view, CancellationToken cancellationToken = default) => _store.ReadWatermarkAsync(view, cancellationToken);
 
     private static async Task<long> ScalarAsync(IClickHouse clickHouse, string sql, CancellationToken cancellationToken)
     {
@@ -358,7 +409,6 @@ public sealed class BatchRecompute : IDisposable
         File.Move(temp, path, overwrite: true);
     }
 
-    private static long Unix(DateTime time) => (long)(time - DateTime.UnixEpoch).TotalSeconds;
 
     /// <summary>Per-view batch state: the master dataset change sequence its last full run read.</summary>
     /// <param name="Sequence">The sequence.</param>

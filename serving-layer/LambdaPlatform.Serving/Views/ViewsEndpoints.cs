@@ -5,6 +5,7 @@ using System.Text.Json;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Schemas.Views;
 using LambdaPlatform.Schemas.Views.Measures;
+using LambdaPlatform.Serving.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -196,15 +197,8 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
             return cached.Status;
         }
 
-        var text = $"SELECT toUnixTimestamp({sql.WatermarkExpression}), toUnixTimestamp(max(bucket)), count() FROM {sql.RealtimeTable}";
-        await using var stream = await clickHouse.QueryAsync(text, "TabSeparated", cancellationToken);
-        using var reader = new StreamReader(stream);
-        var fields = ((await reader.ReadLineAsync(cancellationToken)) ?? "0\t0\t0").Split('\t');
-        var w = long.Parse(fields[0], CultureInfo.InvariantCulture);
-        var newest = long.Parse(fields[1], CultureInfo.InvariantCulture);
-        var status = new ViewStatus(
-            w > 0 ? DateTime.UnixEpoch.AddSeconds(w) : null,
-            fields[2] != "0" && newest > 0 ? DateTime.UnixEpoch.AddSeconds(newest) : null);
+        var (watermark, newest) = await new ServingStore(clickHouse).ReadFreshnessAsync(sql, cancellationToken);
+        var status = new ViewStatus(watermark, newest);
         _status[sql.View.Name] = (status, now);
         return status;
     }

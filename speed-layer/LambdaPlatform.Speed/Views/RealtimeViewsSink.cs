@@ -1,7 +1,7 @@
-using System.Globalization;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Serving.Store;
 
 namespace LambdaPlatform.Speed.Views;
 
@@ -9,14 +9,16 @@ namespace LambdaPlatform.Speed.Views;
 /// Writes every view's real-time deltas to <c>&lt;view&gt;_rt</c>. Idempotent in two ways: a retried batch
 /// produces the same rows with the same (partition, first offset) key, which the ReplacingMergeTree
 /// collapses; and after a restart, records at or below the highest offset a view's table already holds for
-/// a partition are not counted again (the table, not the Kafka commit, says what is durable). Events with
-/// a bucket below the view's batch watermark W are late and not written.
+/// a partition are not counted again (the table, not the Kafka commit, says what is durable). Every event whose
+/// bucket is at or above the view's batch watermark W is counted, whatever its order; one below W is late and
+/// not written (it reaches the master dataset and the batch recomputes its day). W is re-read every 5 s.
 /// </summary>
 public sealed class RealtimeViewsSink : IEventSink
 {
     private static readonly TimeSpan WatermarkRefresh = TimeSpan.FromSeconds(5);
 
     private readonly IClickHouse _clickHouse;
+    private readonly ServingStore _store;
     private readonly RealtimeAggregation _aggregation;
     private readonly ViewSql[] _sql;
     private readonly ClickHouseColumn[][] _columns;
@@ -41,6 +43,7 @@ public sealed class RealtimeViewsSink : IEventSink
     {
         _onFlushed = onFlushed;
         _clickHouse = clickHouse;
+        _store = new ServingStore(clickHouse);
         _aggregation = new RealtimeAggregation(views, schemas, dedupeWindow);
         _sql = [.. views.Select(v => new ViewSql(v))];
         _columns = [.. _sql.Select(s => s.RealtimeColumns.Select(c => new ClickHouseColumn(c.Name, c.Type)).ToArray())];
@@ -56,10 +59,7 @@ public sealed class RealtimeViewsSink : IEventSink
     {
         foreach (var sql in _sql)
         {
-            foreach (var statement in sql.CreateServingObjects)
-            {
-                await _clickHouse.ExecuteAsync(statement, cancellationToken);
-            }
+            await _store.EnsureViewAsync(sql, cancellationToken);
         }
     }
 
@@ -131,12 +131,9 @@ public sealed class RealtimeViewsSink : IEventSink
     {
         foreach (var sql in _sql)
         {
-            await using var stream = await _clickHouse.QueryAsync($"SELECT kafkaPartition, max(lastOffset) FROM {sql.RealtimeTable} GROUP BY kafkaPartition", "TabSeparated", cancellationToken);
-            using var reader = new StreamReader(stream);
-            while (await reader.ReadLineAsync(cancellationToken) is { Length: > 0 } line)
+            foreach (var (partition, offset) in await _store.ReadRealtimePositionsAsync(sql, cancellationToken))
             {
-                var parts = line.Split('\t');
-                _durableThrough[(sql.View.Name, int.Parse(parts[0], CultureInfo.InvariantCulture))] = long.Parse(parts[1], CultureInfo.InvariantCulture);
+                _durableThrough[(sql.View.Name, partition)] = offset;
             }
         }
     }
@@ -150,12 +147,9 @@ public sealed class RealtimeViewsSink : IEventSink
         }
 
         var watermarks = new Dictionary<string, DateTime>(StringComparer.Ordinal);
-        await using var stream = await _clickHouse.QueryAsync($"SELECT view, toUnixTimestamp(max(watermark)) FROM {ViewSql.WatermarkTable} GROUP BY view", "TabSeparated", cancellationToken);
-        using var reader = new StreamReader(stream);
-        while (await reader.ReadLineAsync(cancellationToken) is { Length: > 0 } line)
+        foreach (var sql in _sql)
         {
-            var parts = line.Split('\t');
-            watermarks[parts[0]] = DateTime.UnixEpoch.AddSeconds(long.Parse(parts[1], CultureInfo.InvariantCulture));
+            watermarks[sql.View.Name] = await _store.ReadWatermarkAsync(sql, cancellationToken);
         }
 
         _watermarks = watermarks;

@@ -12,7 +12,8 @@ namespace LambdaPlatform.Benchmarks;
 /// </summary>
 internal sealed class BatchEndToEnd(IClickHouse clickHouse, EventSchemaRegistry schemas)
 {
-    private const string Version = "v1";
+    // The cached dataset's shape: bump it when the generator's events change (v2: canonical checkouts with line items).
+    private const string Version = "v2";
     private const int Files = 10;
     private const int RowsPerFile = 1_000_000;
     private const long Rows = (long)Files * RowsPerFile;

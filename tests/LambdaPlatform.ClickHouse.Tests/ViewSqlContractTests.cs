@@ -37,7 +37,7 @@ public abstract class ViewSqlContractTests(IClickHouse clickHouse, ITestOutputHe
           buyers: distinct(userId)
           p50: quantile(payload.cartValue, 0.5)
           top_users: topk(userId, 2)
-          top_items: topk(payload.items, 3)
+          top_items: topk(payload.coupon, 3)
         batch:
           schedule: "0 * * * *"
         """,
@@ -507,8 +507,10 @@ public sealed class ChDbViewSqlContractTests(ChDbFixture fixture, ITestOutputHel
         Assert.All(merged, row => Assert.Equal("batch", row[^1]));
     }
 
+    // Since checkout v2, payload.items is a list of line items, which views cannot read (scalars only); top_items
+    // ranks coupon codes instead, here the digits of the v1 item count, so the expected rows stay the same.
     private static string Cart(string store, double value, string currency, int items) =>
-        $$"""{"location":"{{store}}","cartValue":{{value.ToString(CultureInfo.InvariantCulture)}},"currency":"{{currency}}","items":{{items}}}""";
+        $$"""{"location":"{{store}}","cartValue":{{value.ToString(CultureInfo.InvariantCulture)}},"currency":"{{currency}}","items":{{items}},"coupon":"{{items}}"}""";
 
     private static DateTime Time(string time) =>
         DateTime.SpecifyKind(DateTime.ParseExact("2024-03-01 " + time, "yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), DateTimeKind.Utc);

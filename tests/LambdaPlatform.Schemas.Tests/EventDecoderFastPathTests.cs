@@ -27,6 +27,11 @@ public sealed class EventDecoderFastPathTests : IDisposable
         new(registry ?? Registry, new EventDecoderOptions { Clock = clock ?? new ManualClock(Now) });
 
     private const string Checkout = """
+        {"eventId":"7d9f4c9e-2a55-4a6e-9a53-0c1f1a2b3c4d","eventType":"user.action.checkout","timestamp":"2026-11-28T11:59:00.123Z","userId":"u000042","payload":{"cartValue":59.9,"items":[{"sku":"SKU-1","quantity":2,"price":29.95}],"location":"berlin","currency":"EUR"},"metadata":{"source":"web","version":"2.5.1"}}
+        """;
+
+    /// <summary>The same checkout in the shape of user.action.checkout v1 (the generator's before the canonical shape).</summary>
+    private const string OldCheckout = """
         {"eventId":"7d9f4c9e-2a55-4a6e-9a53-0c1f1a2b3c4d","eventType":"user.action.checkout","timestamp":"2026-11-28T11:59:00.123Z","userId":"u000042","payload":{"location":"berlin","cartValue":59.9,"currency":"EUR","items":2},"metadata":{"source":"web","version":"1"}}
         """;
 
@@ -52,6 +57,7 @@ public sealed class EventDecoderFastPathTests : IDisposable
         Assert.Equal(expected.UserId, actual.UserId);
         Assert.Equal(expected.Source, actual.Source);
         Assert.Same(expected.Version, actual.Version);
+        Assert.Same(expected.SchemaVersion, actual.SchemaVersion);
     }
 
     [Theory]
@@ -59,7 +65,11 @@ public sealed class EventDecoderFastPathTests : IDisposable
     [InlineData("\"eventId\":\"7d9f4c9e", "\"eventId\":\"\\u0037d9f4c9e")]
     [InlineData("\"timestamp\":\"2026", "\"timestamp\":\"\\u0032026")]
     [InlineData("\"source\":\"web\"", "\"source\":\"w\\u0065b\"")]
-    [InlineData("\"version\":\"1\"", "\"version\":\"\\u0031\"")]
+    [InlineData("\"version\":\"2.5.1\"", "\"version\":\"\\u0032.5.1\"")]
+    [InlineData("\"version\":\"2.5.1\"", "\"\\u0076ersion\":\"2.5.1\"")]
+    [InlineData("\"version\":\"2.5.1\"", "\"version\":\"2.5.1\",\"schemaVersion\":\"\\u0032\"")]
+    [InlineData("\"version\":\"2.5.1\"", "\"version\":\"2.5.1\",\"schem\\u0061Version\":\"2\"")]
+    [InlineData("\"sku\":\"SKU-1\"", "\"sku\":\"SKU\\u002d1\"")]
     [InlineData("\"eventId\":", "\"\\u0065ventId\":")]
     [InlineData("\"location\":", "\"loc\\u0061tion\":")]
     [InlineData("\"currency\":\"EUR\"", "\"currency\":\"\\u0045UR\"")]
@@ -71,15 +81,18 @@ public sealed class EventDecoderFastPathTests : IDisposable
         AssertSameEvent(expected, Accept(decoder, Checkout.Replace(plain, escaped, StringComparison.Ordinal)));
     }
 
-    [Fact]
-    public void TryDecode_GivesSameEvent_InAnyPropertyOrder()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TryDecode_GivesSameEvent_InAnyPropertyOrder(bool oldGenerator)
     {
-        var generator = new EventGenerator(new EventGeneratorOptions { Seed = 3 });
+        var options = new EventGeneratorOptions { Seed = 3 };
+        Func<DateTime, GeneratedEvent> next = oldGenerator ? new LegacyEventGenerator(options).Next : new EventGenerator(options).Next;
         var random = new Random(4);
         var decoder = NewDecoder();
         for (var i = 0; i < 2_000; i++)
         {
-            var json = Encoding.UTF8.GetString(generator.Next(Now.AddSeconds(-i)).Json);
+            var json = Encoding.UTF8.GetString(next(Now.AddSeconds(-i)).Json);
             var expected = Accept(decoder, json);
             var node = JsonNode.Parse(json)!.AsObject();
             var shuffled = Shuffle(node, random);
@@ -116,11 +129,36 @@ public sealed class EventDecoderFastPathTests : IDisposable
         Assert.Equal(path, v.Path);
     }
 
-    [Fact]
-    public void TryDecode_ReportsUnknownVersion_BeforePayloadViolation()
+    [Theory]
+    [InlineData(Checkout)]
+    [InlineData(OldCheckout)]
+    public void TryDecode_GivesSameEvent_WhenSchemaVersionNamesTheVersionItWouldGet(string json)
     {
-        var json = Checkout.Replace("\"items\":2", "\"items\":0", StringComparison.Ordinal).Replace("\"version\":\"1\"", "\"version\":\"9\"", StringComparison.Ordinal);
-        Assert.Equal("$.metadata.version", Reject(NewDecoder(), json).Path);
+        // Naming the version the rule would pick anyway changes nothing, in the envelope's pass or the second one.
+        var decoder = NewDecoder();
+        var expected = Accept(decoder, json);
+        var named = json.Replace("\"source\":\"web\"", $"\"source\":\"web\",\"schemaVersion\":\"{expected.SchemaVersion}\"", StringComparison.Ordinal);
+        AssertSameEvent(expected, Accept(decoder, named));
+        AssertSameEvent(expected, Accept(decoder, named.Replace("\"source\":\"web\"", "\"source\":\"w\\u0065b\"", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("\"schemaVersion\":\"9\"")]
+    [InlineData("\"schemaVersion\":\"\\u0039\"")]
+    public void TryDecode_ReportsUnknownSchemaVersion_BeforePayloadViolation(string schemaVersion)
+    {
+        var json = Checkout.Replace("\"quantity\":2", "\"quantity\":0", StringComparison.Ordinal)
+            .Replace("\"version\":\"2.5.1\"", "\"version\":\"2.5.1\"," + schemaVersion, StringComparison.Ordinal);
+        Assert.Equal("$.metadata.schemaVersion", Reject(NewDecoder(), json).Path);
+    }
+
+    [Fact]
+    public void TryDecode_GivesOldShapeSameFieldsAsBefore_ThroughTheFallback()
+    {
+        // The old shape fails the newest version in the envelope's pass and is accepted by v1 after it.
+        var e = Accept(NewDecoder(), OldCheckout);
+        Assert.Equal(("1", "1", "web"), (e.SchemaVersion, e.Version, e.Source));
+        Assert.Equal("""{"location":"berlin","cartValue":59.9,"currency":"EUR","items":2}""", Encoding.UTF8.GetString(e.Payload.Span));
     }
 
     [Fact]
@@ -134,10 +172,10 @@ public sealed class EventDecoderFastPathTests : IDisposable
         File.WriteAllText(Path.Combine(_dir, "t.x", "v2.schema.json"), """{"type":"object","required":["b"],"additionalProperties":false,"properties":{"b":{"type":"string"}}}""");
         var decoder = NewDecoder(EventSchemaRegistry.Load(_dir));
         string Event(string payload, string version) =>
-            $$$"""{"eventId":"7d9f4c9e-2a55-4a6e-9a53-0c1f1a2b3c4d","eventType":"t.x","timestamp":"2026-11-28T11:00:00Z","userId":"u1","payload":{{{payload}}},"metadata":{"source":"web","version":"{{{version}}}"}}""";
+            $$$"""{"eventId":"7d9f4c9e-2a55-4a6e-9a53-0c1f1a2b3c4d","eventType":"t.x","timestamp":"2026-11-28T11:00:00Z","userId":"u1","payload":{{{payload}}},"metadata":{"source":"web","version":"2.5.1","schemaVersion":"{{{version}}}"}}""";
 
-        Assert.Equal("1", Accept(decoder, Event("""{"a":1}""", "1")).Version);
-        Assert.Equal("2", Accept(decoder, Event("""{"b":"x"}""", "2")).Version);
+        Assert.Equal("1", Accept(decoder, Event("""{"a":1}""", "1")).SchemaVersion);
+        Assert.Equal("2", Accept(decoder, Event("""{"b":"x"}""", "2")).SchemaVersion);
         var v1 = Reject(decoder, Event("""{"b":"x"}""", "1"));
         Assert.Equal(("additionalProperties", "$.payload.b"), (v1.Rule, v1.Path));
         var v2 = Reject(decoder, Event("""{"a":1}""", "2"));
@@ -211,7 +249,7 @@ public sealed class EventDecoderFastPathTests : IDisposable
         var before = GC.GetAllocatedBytesForCurrentThread();
         for (var i = 0; i < events.Length; i++)
         {
-            sink[2 * i] = new DecodedEvent { EventId = default, EventType = "", Timestamp = default, UserId = "", Source = "", Version = "", Payload = default, Raw = default };
+            sink[2 * i] = new DecodedEvent { EventId = default, EventType = "", Timestamp = default, UserId = "", Source = "", Version = "", SchemaVersion = "", Payload = default, Raw = default };
             sink[(2 * i) + 1] = new string('u', 7);
         }
 

@@ -14,8 +14,8 @@ public sealed class EventDecoderTests
 
     private static JsonObject ValidCheckout() => JsonNode.Parse("""
         {"eventId":"7d9f4c9e-2a55-4a6e-9a53-0c1f1a2b3c4d","eventType":"user.action.checkout","timestamp":"2026-11-28T11:59:00.123Z",
-         "userId":"u000042","payload":{"location":"berlin","cartValue":59.9,"currency":"EUR","items":2},
-         "metadata":{"source":"web","version":"1"}}
+         "userId":"u000042","payload":{"cartValue":59.9,"items":[{"sku":"SKU-1","quantity":2,"price":29.95}],"location":"berlin","currency":"EUR"},
+         "metadata":{"source":"web","version":"2.5.1"}}
         """)!.AsObject();
 
     private static Violation Reject(string json) => Reject(Encoding.UTF8.GetBytes(json));
@@ -39,8 +39,9 @@ public sealed class EventDecoderTests
         Assert.Equal(DateTimeKind.Utc, e.Timestamp.Kind);
         Assert.Equal("u000042", e.UserId);
         Assert.Equal("web", e.Source);
-        Assert.Equal("1", e.Version);
-        Assert.Equal("""{"location":"berlin","cartValue":59.9,"currency":"EUR","items":2}""", Encoding.UTF8.GetString(e.Payload.Span));
+        Assert.Equal("2.5.1", e.Version);
+        Assert.Equal("2", e.SchemaVersion);
+        Assert.Equal("""{"cartValue":59.9,"items":[{"sku":"SKU-1","quantity":2,"price":29.95}],"location":"berlin","currency":"EUR"}""", Encoding.UTF8.GetString(e.Payload.Span));
     }
 
     [Fact]
@@ -105,8 +106,8 @@ public sealed class EventDecoderTests
     public void TryDecode_RejectsFraction_WhenIntegerIsRequired()
     {
         var node = ValidCheckout();
-        node["payload"]!["items"] = 1.5;
-        Assert.Equal("$.payload.items", Reject(node.ToJsonString()).Path);
+        node["payload"]!["items"]![0]!["quantity"] = 1.5;
+        Assert.Equal("$.payload.items[0].quantity", Reject(node.ToJsonString()).Path);
     }
 
     [Fact]
@@ -122,13 +123,13 @@ public sealed class EventDecoderTests
     }
 
     [Fact]
-    public void TryDecode_RejectsUnknownSchemaVersion()
+    public void TryDecode_RejectsUnknownSchemaVersion_WhenTheEventNamesIt()
     {
         var node = ValidCheckout();
-        node["metadata"]!["version"] = "7";
+        node["metadata"]!["schemaVersion"] = "7";
         var v = Reject(node.ToJsonString());
-        Assert.Equal("$.metadata.version", v.Path);
-        Assert.Contains("no schema version '7'", v.Message, StringComparison.Ordinal);
+        Assert.Equal(("schemaVersion", "$.metadata.schemaVersion"), (v.Rule, v.Path));
+        Assert.Contains("no schema version '7' (known: 1, 2", v.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -205,7 +206,7 @@ public sealed class EventDecoderTests
     {
         var node = ValidCheckout();
         var deep = new string('[', 100) + new string(']', 100);
-        var json = node.ToJsonString().Replace("\"items\":2", "\"items\":" + deep, StringComparison.Ordinal);
+        var json = node.ToJsonString().Replace("\"cartValue\":59.9", "\"cartValue\":" + deep, StringComparison.Ordinal);
         Assert.Equal("json", Reject(json).Rule);
     }
 
@@ -244,6 +245,8 @@ public sealed class EventDecoderTests
             Assert.Equal(g.EventType, e.EventType);
             Assert.Equal(g.UserId, e.UserId);
             Assert.Equal(g.Timestamp, e.Timestamp);
+            Assert.Equal(Registry.Find(g.EventType)!.Newest.Version, e.SchemaVersion);
+            Assert.Contains(e.Version, new EventGeneratorOptions().AppVersions);
         }
     }
 

@@ -21,6 +21,24 @@ public sealed class SchemaLoadTests : IDisposable
         var registry = EventSchemaRegistry.LoadDefault();
         Assert.Contains(registry.EventTypes, t => t.Name == "user.action.checkout");
         Assert.Equal(4, registry.EventTypes.Count);
+        Assert.Equal(["1", "2"], registry.Find("user.action.checkout")!.Versions.Select(v => v.Version));
+        Assert.Equal("2", registry.Find("user.action.checkout")!.Newest.Version);
+    }
+
+    [Theory]
+    [InlineData("v1beta")]
+    [InlineData("v01")]
+    [InlineData("v0")]
+    [InlineData("v1.1")]
+    [InlineData("v-1")]
+    [InlineData("v1234567890")]
+    public void Load_NamesTheFile_WhenVersionIsNotAPositiveNumber(string name)
+    {
+        var file = Path.Combine(_dir, "t.x", name + ".schema.json");
+        File.WriteAllText(file, """{"type":"object"}""");
+        var e = Assert.Throws<SchemaLoadException>(() => EventSchemaRegistry.Load(_dir));
+        Assert.Equal(file, e.File);
+        Assert.Contains("positive integer", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

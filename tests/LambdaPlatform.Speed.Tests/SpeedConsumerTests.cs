@@ -58,7 +58,7 @@ public sealed class SpeedConsumerTests(PipelineFixture fixture)
             ("{\"eventId\": \"broken", "malformed JSON"),
             (template.Replace("\"userId\"", "\"user\"", StringComparison.Ordinal), "'user' is not part of the event envelope"),
             (RemoveField(template, "cartValue"), "$.payload: required property 'cartValue' is missing"),
-            (template.Replace("\"items\":", "\"items\":\"many\",\"x\":", StringComparison.Ordinal), "$.payload.items: expected integer, got string"),
+            (template.Replace("\"items\":", "\"items\":\"many\",\"x\":", StringComparison.Ordinal), "$.payload.items: expected array, got string"),
             (template.Replace("user.action.checkout", "user.action.teleport", StringComparison.Ordinal), "unknown event type 'user.action.teleport'"),
             ("", "empty message"),
         };

@@ -160,7 +160,15 @@ internal sealed class FuzzMessages(Random random, EventGenerator generator)
                 return Bytes(badId);
             case "out of range":
                 var checkout = Event("user.action.checkout");
-                checkout["payload"]!["items"] = random.Next(2) == 0 ? -1 : 1_000_000;
+                if (random.Next(2) == 0)
+                {
+                    checkout["payload"]!["items"]![0]!["quantity"] = random.Next(2) == 0 ? -1 : 0;
+                }
+                else
+                {
+                    checkout["payload"]!["cartValue"] = random.Next(2) == 0 ? -1 : 2_000_000;
+                }
+
                 return Bytes(checkout);
             case "json with comment":
                 var text = Encoding.UTF8.GetString(Valid());

@@ -5,7 +5,9 @@ namespace LambdaPlatform.Cli.Hosting;
 
 /// <summary>
 /// <c>lambda up --demo</c>: a steady stream of realistic events (page views, searches, carts, checkouts
-/// from many users and stores) at <paramref name="eventsPerSecond"/>, stamped with the current time.
+/// from many users and stores) at <paramref name="eventsPerSecond"/>, stamped with the current time, in the
+/// shape producers send (<see cref="EventGenerator"/>: checkouts with line items, app versions in
+/// <c>metadata.version</c>, optional fields present, absent or null).
 /// </summary>
 public sealed class DemoTraffic(EventProducer producer, int eventsPerSecond, TimeProvider clock) : BackgroundService
 {

@@ -21,8 +21,18 @@ public sealed class DecodedEvent
     /// <summary><c>metadata.source</c>: the producing system.</summary>
     public required string Source { get; init; }
 
-    /// <summary><c>metadata.version</c>: the payload schema version (interned).</summary>
+    /// <summary>
+    /// <c>metadata.version</c>: the version of the app that produced the event, free text (e.g. <c>2.5.1</c>); it does
+    /// not select a schema (see <see cref="SchemaVersion"/>). Repeated values share one string instance per decoder.
+    /// </summary>
     public required string Version { get; init; }
+
+    /// <summary>
+    /// The payload schema version the payload was accepted against (N of <c>&lt;eventType&gt;/v&lt;N&gt;.schema.json</c>,
+    /// e.g. <c>2</c>): the one <c>metadata.schemaVersion</c> named, else the newest version the payload passes (see
+    /// <see cref="EventDecoder"/>). Interned. Null for events not built by <see cref="EventDecoder"/>.
+    /// </summary>
+    public string? SchemaVersion { get; init; }
 
     /// <summary>The payload object as UTF-8 JSON, exactly as received.</summary>
     public required ReadOnlyMemory<byte> Payload { get; init; }

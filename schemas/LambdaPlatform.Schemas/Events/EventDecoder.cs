@@ -48,15 +48,31 @@ public sealed record EventDecoderOptions
 
 /// <summary>
 /// Decodes and validates events in one pass over their UTF-8 JSON: the envelope against
-/// <c>envelope.schema.json</c>, the payload against its event type's schema for <c>metadata.version</c>,
-/// plus size, UTF-8, depth and time-range limits. Every rejection is a <see cref="Violation"/> naming
-/// the field path and the rule. Not thread-safe (it keeps a small cache of interned strings): use one
-/// decoder per consuming thread.
+/// <c>envelope.schema.json</c>, the payload against a schema version of its event type, plus size, UTF-8,
+/// depth and time-range limits. Every rejection is a <see cref="Violation"/> naming the field path and the
+/// rule. Not thread-safe (it keeps small caches of interned strings): use one decoder per consuming thread.
 /// </summary>
+/// <remarks>
+/// <para>The payload schema version (<c>&lt;eventType&gt;/v&lt;N&gt;.schema.json</c>) is chosen by
+/// <c>eventType</c>; <c>metadata.version</c> is the producing app's version, free text, and chooses nothing:</para>
+/// <list type="number">
+/// <item>When <c>metadata.schemaVersion</c> is present it names N: the payload must pass vN, and nothing else is
+/// tried. An N the event type does not have is refused with rule <c>schemaVersion</c> at
+/// <c>$.metadata.schemaVersion</c>, before any payload violation.</item>
+/// <item>Otherwise the payload is checked against the newest version (highest N). If it fails, the older versions
+/// are tried from newest to oldest and the first one it passes is used. If it passes none, the event is refused
+/// with the newest version's violation.</item>
+/// </list>
+/// <para>The accepted version is <see cref="DecodedEvent.SchemaVersion"/>. The verdict of rule 2 is the same as
+/// "the payload passes at least one version", so events of every shipped version keep decoding when a newer
+/// version is added. Events in the newest shape cost one pass, usually the same pass as the envelope's; only
+/// events in an older shape pay for the extra checks.</para>
+/// </remarks>
 public sealed class EventDecoder
 {
     private static readonly byte[] SourceName = "source"u8.ToArray();
     private static readonly byte[] VersionName = "version"u8.ToArray();
+    private static readonly byte[] SchemaVersionName = "schemaVersion"u8.ToArray();
 
     /// <summary>Events checked against one reading of the system clock (see <see cref="ReadClock"/>).</summary>
     private const int ClockReuseLimit = 1024;
@@ -64,7 +80,8 @@ public sealed class EventDecoder
     private readonly EventSchemaRegistry _registry;
     private readonly EventDecoderOptions _options;
     private readonly JsonReaderOptions _readerOptions;
-    private readonly List<(byte[] Utf8, string Text)> _sources = [];
+    private readonly StringCache _sources = new(256);
+    private readonly StringCache _appVersions = new(64);
     private readonly int _eventId;
     private readonly int _eventType;
     private readonly int _timestamp;
@@ -74,6 +91,7 @@ public sealed class EventDecoder
     private readonly bool _payloadInline;
     private readonly int _metadataSource;
     private readonly int _metadataVersion;
+    private readonly int _metadataSchemaVersion;
     private readonly TypeEntry[] _types;
     private readonly long _minTimestampTicks;
     private readonly bool _systemClock;
@@ -98,10 +116,13 @@ public sealed class EventDecoder
         // The payload can be checked in the envelope's pass only when the envelope asks no more of it than "an object".
         _payloadInline = _registry.Envelope.Properties[_payload].Schema.IsOnlyObjectType;
 
-        // metadata.source and metadata.version are picked out while metadata is validated (-1: read them in a second pass).
+        // metadata.source, metadata.version and metadata.schemaVersion are picked out while metadata is validated
+        // (source or version -1: read them in a second pass). schemaVersion is honoured only when the envelope
+        // declares it: an older envelope file without it never pins a version.
         var metadataProperties = _registry.Envelope.Properties[_metadata].Schema.PropertyArray;
         _metadataSource = Array.FindIndex(metadataProperties, p => p.Name == "source");
         _metadataVersion = Array.FindIndex(metadataProperties, p => p.Name == "version");
+        _metadataSchemaVersion = Array.FindIndex(metadataProperties, p => p.Name == "schemaVersion");
 
         _types = [.. _registry.EventTypes.Select(t => new TypeEntry(t))];
         _minTimestampTicks = _options.MinTimestamp.Ticks;
@@ -187,7 +208,7 @@ public sealed class EventDecoder
         var payloadEnd = -1;
         var metadataStart = -1;
         var metadataEnd = -1;
-        var metadata = new MetadataValues(_metadataSource, _metadataVersion);
+        var metadata = new MetadataValues(_metadataSource, _metadataVersion, _metadataSchemaVersion);
         ulong seen = 0;
         var next = 0;
 
@@ -217,7 +238,8 @@ public sealed class EventDecoder
                 if (type is not null && reader.TokenType == JsonTokenType.StartObject && _payloadInline)
                 {
                     // Usual field order (eventType before payload): check the payload in this same pass against the
-                    // type's newest version, and re-check it below only if metadata.version names another one.
+                    // type's newest version; below, it is re-checked only when metadata.schemaVersion names another
+                    // version, or when it failed and an older version may accept it.
                     payloadCheckedWith = type.Newest;
                     var depth = reader.CurrentDepth;
                     payloadViolation = SchemaValidator.Validate(ref reader, payloadCheckedWith.Schema);
@@ -332,21 +354,27 @@ public sealed class EventDecoder
             }
         }
 
-        string? source;
-        PayloadSchema? payloadSchema;
+        string source;
+        string appVersion;
+        PayloadSchema? named = null;
         if (metadata.Complete)
         {
-            source = Intern(bytes.Slice(metadata.SourceStart, metadata.SourceLength));
-            payloadSchema = type.FindVersion(bytes.Slice(metadata.VersionStart, metadata.VersionLength));
-            if (payloadSchema is null)
+            source = _sources.Get(bytes.Slice(metadata.SourceStart, metadata.SourceLength));
+            appVersion = _appVersions.Get(bytes.Slice(metadata.VersionStart, metadata.VersionLength));
+            if (metadata.SchemaVersionStart >= 0)
             {
-                return UnknownVersion(type.Schemas, Encoding.UTF8.GetString(bytes.Slice(metadata.VersionStart, metadata.VersionLength))).Under("metadata");
+                var text = bytes.Slice(metadata.SchemaVersionStart, metadata.SchemaVersionLength);
+                named = type.FindVersion(text);
+                if (named is null)
+                {
+                    return UnknownSchemaVersion(type.Schemas, Encoding.UTF8.GetString(text)).Under("metadata");
+                }
             }
         }
         else
         {
             Violation? metaViolation;
-            (source, payloadSchema, metaViolation) = ReadMetadata(bytes[metadataStart..metadataEnd], type.Schemas);
+            (source, appVersion, named, metaViolation) = ReadMetadata(bytes[metadataStart..metadataEnd], type.Schemas);
             if (metaViolation is not null)
             {
                 return metaViolation.Under("metadata");
@@ -354,16 +382,20 @@ public sealed class EventDecoder
         }
 
         var payload = message[payloadStart..payloadEnd];
+        var payloadSchema = named ?? type.Newest;
         if (!ReferenceEquals(payloadCheckedWith, payloadSchema))
         {
-            var payloadReader = new Utf8JsonReader(payload.Span, _readerOptions);
-            payloadReader.Read();
-            payloadViolation = SchemaValidator.Validate(ref payloadReader, payloadSchema!.Schema);
+            payloadViolation = Check(payload.Span, payloadSchema);
         }
 
         if (payloadViolation is not null)
         {
-            return payloadViolation.Under("payload");
+            // Named: that version only. Else an older version may still accept it (an older producer's shape).
+            payloadSchema = named is null ? OlderVersionAccepting(type, payload.Span) : null;
+            if (payloadSchema is null)
+            {
+                return payloadViolation.Under("payload");
+            }
         }
 
         decoded = new DecodedEvent
@@ -372,11 +404,35 @@ public sealed class EventDecoder
             EventType = type.Schemas.Name,
             Timestamp = utc,
             UserId = userId!,
-            Source = source!,
-            Version = payloadSchema!.Version,
+            Source = source,
+            Version = appVersion,
+            SchemaVersion = payloadSchema.Version,
             Payload = payload,
             Raw = message,
         };
+        return null;
+    }
+
+    private Violation? Check(ReadOnlySpan<byte> payload, PayloadSchema schema)
+    {
+        var reader = new Utf8JsonReader(payload, _readerOptions);
+        reader.Read();
+        return SchemaValidator.Validate(ref reader, schema.Schema);
+    }
+
+    /// <summary>The newest version older than the newest that accepts <paramref name="payload"/>, or null.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private PayloadSchema? OlderVersionAccepting(TypeEntry type, ReadOnlySpan<byte> payload)
+    {
+        var versions = type.Versions;
+        for (var i = versions.Length - 2; i >= 0; i--)
+        {
+            if (Check(payload, versions[i]) is null)
+            {
+                return versions[i];
+            }
+        }
+
         return null;
     }
 
@@ -450,81 +506,48 @@ public sealed class EventDecoder
         new Violation("timestamp", $"event time {utc:O} is more than {_options.MaxFutureSkew} ahead of the clock ({_clockNow:O})").Under("timestamp");
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static Violation UnknownVersion(EventTypeSchemas type, string? version) =>
-        new Violation("version", $"event type '{type.Name}' has no schema version '{version}' (known: {string.Join(", ", type.Versions.Select(v => v.Version))})").Under("version");
+    private static Violation UnknownSchemaVersion(EventTypeSchemas type, string? version) =>
+        new Violation("schemaVersion", $"event type '{type.Name}' has no schema version '{version}' (known: {string.Join(", ", type.Versions.Select(v => v.Version))}; metadata.schemaVersion names v<N>.schema.json, metadata.version is the app's version)").Under("schemaVersion");
 
-    private (string? Source, PayloadSchema? Schema, Violation? Violation) ReadMetadata(ReadOnlySpan<byte> metadata, EventTypeSchemas type)
+    private (string Source, string AppVersion, PayloadSchema? Named, Violation? Violation) ReadMetadata(ReadOnlySpan<byte> metadata, EventTypeSchemas type)
     {
-        // Already validated against the envelope schema: an object with string source and version.
+        // Already validated against the envelope schema: an object whose declared properties have their declared types.
         var reader = new Utf8JsonReader(metadata, _readerOptions);
         reader.Read();
         string? source = null;
-        PayloadSchema? schema = null;
-        string? unknownVersion = null;
+        string? appVersion = null;
+        PayloadSchema? named = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var isSource = reader.ValueTextEquals(SourceName);
             var isVersion = !isSource && reader.ValueTextEquals(VersionName);
+            var isSchemaVersion = !isSource && !isVersion && _metadataSchemaVersion >= 0 && reader.ValueTextEquals(SchemaVersionName);
             reader.Read();
-            if (isSource)
+            if (reader.TokenType != JsonTokenType.String)
             {
-                source = Intern(ref reader);
+                // Only with an envelope file that does not declare these as strings.
+                reader.Skip();
+            }
+            else if (isSource)
+            {
+                source = _sources.Get(ref reader);
             }
             else if (isVersion)
             {
-                schema = type.FindVersion(ref reader);
-                unknownVersion = schema is null ? reader.GetString() : null;
+                appVersion = _appVersions.Get(ref reader);
             }
-            else
+            else if (isSchemaVersion)
             {
-                reader.Skip();
+                named = type.FindVersion(ref reader);
+                if (named is null)
+                {
+                    return (string.Empty, string.Empty, null, UnknownSchemaVersion(type, reader.GetString()));
+                }
             }
         }
 
-        if (schema is null)
-        {
-            return (null, null, UnknownVersion(type, unknownVersion));
-        }
-
-        return (source, schema, null);
-    }
-
-    private string Intern(ReadOnlySpan<byte> utf8)
-    {
-        foreach (var (known, text) in _sources)
-        {
-            if (utf8.SequenceEqual(known))
-            {
-                return text;
-            }
-        }
-
-        var value = Encoding.UTF8.GetString(utf8);
-        if (_sources.Count < 256)
-        {
-            _sources.Add((utf8.ToArray(), value));
-        }
-
-        return value;
-    }
-
-    private string Intern(ref Utf8JsonReader reader)
-    {
-        foreach (var (utf8, text) in _sources)
-        {
-            if (reader.ValueTextEquals(utf8))
-            {
-                return text;
-            }
-        }
-
-        var value = reader.GetString()!;
-        if (_sources.Count < 256)
-        {
-            _sources.Add((Encoding.UTF8.GetBytes(value), value));
-        }
-
-        return value;
+        // Both are required by the shipped envelope; an envelope file that makes them optional gets "".
+        return (source ?? string.Empty, appVersion ?? string.Empty, named, null);
     }
 
     private static string FirstSentence(string message)
@@ -540,7 +563,7 @@ public sealed class EventDecoder
         {
             Schemas = schemas;
             Utf8Name = schemas.Utf8Name.ToArray();
-            Versions = [.. schemas.Versions];
+            Versions = [.. schemas.Versions]; // oldest first
             Utf8Versions = [.. Versions.Select(v => v.Utf8Version.ToArray())];
             Newest = Versions[^1];
         }
@@ -571,10 +594,11 @@ public sealed class EventDecoder
     }
 
     /// <summary>
-    /// Where <c>metadata.source</c> and <c>metadata.version</c> sit in the message, picked out while metadata
-    /// is validated. Escaped values (rare) are left to the second pass in <see cref="ReadMetadata"/>.
+    /// Where <c>metadata.source</c>, <c>metadata.version</c> and (when present) <c>metadata.schemaVersion</c> sit in
+    /// the message, picked out while metadata is validated. Escaped values (rare) are left to the second pass in
+    /// <see cref="ReadMetadata"/>.
     /// </summary>
-    private struct MetadataValues(int sourceIndex, int versionIndex) : IPropertyObserver
+    private struct MetadataValues(int sourceIndex, int versionIndex, int schemaVersionIndex) : IPropertyObserver
     {
         private bool _needsSecondPass = sourceIndex < 0 || versionIndex < 0;
 
@@ -586,12 +610,17 @@ public sealed class EventDecoder
 
         public int VersionLength { get; private set; }
 
-        /// <summary>True when both values were found as plain strings (else use the second pass).</summary>
+        /// <summary>-1 when the event names no schema version.</summary>
+        public int SchemaVersionStart { get; private set; } = -1;
+
+        public int SchemaVersionLength { get; private set; }
+
+        /// <summary>True when source and version, and schemaVersion if present, were found as plain strings (else use the second pass).</summary>
         public readonly bool Complete => !_needsSecondPass && SourceStart >= 0 && VersionStart >= 0;
 
         public void OnProperty(int index, ref Utf8JsonReader reader)
         {
-            if (index != sourceIndex && index != versionIndex)
+            if (index != sourceIndex && index != versionIndex && index != schemaVersionIndex)
             {
                 return;
             }
@@ -608,11 +637,82 @@ public sealed class EventDecoder
                 SourceStart = start;
                 SourceLength = reader.ValueSpan.Length;
             }
-            else
+            else if (index == versionIndex)
             {
                 VersionStart = start;
                 VersionLength = reader.ValueSpan.Length;
             }
+            else
+            {
+                SchemaVersionStart = start;
+                SchemaVersionLength = reader.ValueSpan.Length;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Interns short, often repeated UTF-8 strings (sources, app versions) so that decoding them does not allocate.
+    /// Holds at most its capacity; when full, a new string replaces the entries in turn. The last hit is tried first.
+    /// </summary>
+    private sealed class StringCache(int capacity)
+    {
+        private readonly byte[][] _utf8 = new byte[capacity][];
+        private readonly string[] _text = new string[capacity];
+        private int _count;
+        private int _last;
+        private int _replace;
+
+        public string Get(ReadOnlySpan<byte> utf8)
+        {
+            if (_count > 0 && utf8.SequenceEqual(_utf8[_last]))
+            {
+                return _text[_last];
+            }
+
+            for (var i = 0; i < _count; i++)
+            {
+                if (utf8.SequenceEqual(_utf8[i]))
+                {
+                    _last = i;
+                    return _text[i];
+                }
+            }
+
+            return Add(utf8.ToArray(), Encoding.UTF8.GetString(utf8));
+        }
+
+        public string Get(ref Utf8JsonReader reader)
+        {
+            for (var i = 0; i < _count; i++)
+            {
+                if (reader.ValueTextEquals(_utf8[i]))
+                {
+                    _last = i;
+                    return _text[i];
+                }
+            }
+
+            var text = reader.GetString()!;
+            return Add(Encoding.UTF8.GetBytes(text), text);
+        }
+
+        private string Add(byte[] utf8, string text)
+        {
+            int slot;
+            if (_count < _utf8.Length)
+            {
+                slot = _count++;
+            }
+            else
+            {
+                slot = _replace;
+                _replace = (_replace + 1) % _utf8.Length;
+            }
+
+            _utf8[slot] = utf8;
+            _text[slot] = text;
+            _last = slot;
+            return text;
         }
     }
 }

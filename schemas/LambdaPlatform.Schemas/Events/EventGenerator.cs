@@ -18,6 +18,9 @@ public sealed record EventGeneratorOptions
 
     /// <summary>Values of <c>metadata.source</c>.</summary>
     public IReadOnlyList<string> Sources { get; init; } = ["web", "ios", "android"];
+
+    /// <summary>Values of <c>metadata.version</c>: versions of the producing apps (free text, not schema versions).</summary>
+    public IReadOnlyList<string> AppVersions { get; init; } = ["2.4.3", "2.5.0", "2.5.1", "3.0.0"];
 }
 
 /// <summary>One generated event: its JSON and the fields a test needs to compute ground truth.</summary>
@@ -29,20 +32,28 @@ public sealed record EventGeneratorOptions
 public sealed record GeneratedEvent(byte[] Json, Guid EventId, string EventType, string UserId, DateTime Timestamp);
 
 /// <summary>
-/// Generates realistic, schema-valid events: page views, searches, carts and checkouts from a fixed
-/// population of users and stores, with log-normal cart values. Deterministic for a seed. Used by
-/// <c>lambda up --demo</c>, the tests and the benchmarks. Not thread-safe.
+/// Generates realistic, schema-valid events in the shape producers send today: page views, searches, carts and
+/// checkouts from a fixed population of users and stores. A checkout carries 1–5 line items with log-normal
+/// prices and a <c>cartValue</c> equal to the sum of quantity × price; <c>metadata.version</c> is an app version
+/// (<see cref="EventGeneratorOptions.AppVersions"/>) and no event names a schema version. Optional fields vary as
+/// they do in real traffic: present, absent or null (checkout <c>currency</c> and <c>coupon</c>, page view
+/// <c>referrer</c>, search <c>filters</c>). Deterministic for a seed. Used by <c>lambda up --demo</c>, the tests
+/// and the benchmarks. Not thread-safe.
 /// </summary>
 public sealed class EventGenerator
 {
     private static readonly string[] Pages = ["/", "/products", "/products/shoes", "/products/bags", "/cart", "/checkout", "/account", "/search"];
     private static readonly string[] Queries = ["shoes", "red dress", "backpack", "running shoes", "gift card", "sale", "jacket", "watch"];
     private static readonly string[] Currencies = ["EUR", "USD", "GBP"];
+    private static readonly string[] Referrers = ["https://search.example/q", "/", "https://social.example/post", "/products"];
+    private static readonly string[] Filters = ["size:42", "color:red", "brand:acme", "price:<100", "in-stock"];
+    private const int MaxLineItems = 5;
 
     private readonly EventGeneratorOptions _options;
     private readonly Random _random;
     private readonly ArrayBufferWriter<byte> _buffer = new(512);
     private readonly byte[] _guidBytes = new byte[16];
+    private readonly (int Sku, int Quantity, decimal Price)[] _lines = new (int, int, decimal)[MaxLineItems];
 
     /// <summary>Creates a generator.</summary>
     public EventGenerator(EventGeneratorOptions? options = null)
@@ -90,7 +101,7 @@ public sealed class EventGenerator
             w.WritePropertyName("metadata");
             w.WriteStartObject();
             w.WriteString("source", Pick(_options.Sources));
-            w.WriteString("version", "1");
+            w.WriteString("version", Pick(_options.AppVersions));
             w.WriteEndObject();
             w.WriteEndObject();
         }
@@ -103,32 +114,99 @@ public sealed class EventGenerator
         switch (eventType)
         {
             case "user.action.checkout":
-                w.WriteString("location", Pick(_options.Stores));
-                w.WriteNumber("cartValue", CartValue());
-                w.WriteString("currency", Pick(Currencies));
-                w.WriteNumber("items", 1 + _random.Next(8));
-                if (_random.Next(5) == 0)
-                {
-                    w.WriteString("coupon", "SAVE" + _random.Next(10, 50).ToString(CultureInfo.InvariantCulture));
-                }
-
+                WriteCheckout(w);
                 break;
             case "user.action.add_to_cart":
                 w.WriteString("location", Pick(_options.Stores));
-                w.WriteString("sku", "sku-" + _random.Next(5000).ToString("D4", CultureInfo.InvariantCulture));
+                w.WriteString("sku", Sku(_random.Next(5000)));
                 w.WriteNumber("quantity", 1 + _random.Next(3));
                 w.WriteNumber("price", CartValue());
                 break;
             case "user.action.search":
                 w.WriteString("query", Pick(Queries));
                 w.WriteNumber("results", _random.Next(200));
+                var filters = _random.Next(10);
+                if (filters >= 6)
+                {
+                    // Mostly absent; sometimes an empty list, sometimes a few filters.
+                    w.WriteStartArray("filters");
+                    for (var i = filters == 6 ? 0 : 1 + _random.Next(3); i > 0; i--)
+                    {
+                        w.WriteStringValue(Pick(Filters));
+                    }
+
+                    w.WriteEndArray();
+                }
+
                 break;
             default:
                 w.WriteString("page", Pick(Pages));
-                w.WriteString("referrer", _random.Next(3) == 0 ? "https://search.example/q" : "/");
+                var referrer = _random.Next(10);
+                if (referrer == 0)
+                {
+                    w.WriteNull("referrer");
+                }
+                else if (referrer >= 3)
+                {
+                    w.WriteString("referrer", Pick(Referrers));
+                }
+
                 w.WriteNumber("durationMs", _random.Next(120_000));
                 break;
         }
+    }
+
+    /// <summary>The canonical checkout: cartValue, line items and store, then the optional currency and coupon.</summary>
+    private void WriteCheckout(Utf8JsonWriter w)
+    {
+        var count = 1 + _random.Next(MaxLineItems);
+        var cartValue = 0m;
+        for (var i = 0; i < count; i++)
+        {
+            var quantity = _random.Next(4) == 0 ? 2 + _random.Next(3) : 1;
+            var price = ItemPrice();
+            _lines[i] = (_random.Next(5000), quantity, price);
+            cartValue += quantity * price;
+        }
+
+        w.WriteNumber("cartValue", cartValue);
+        w.WriteStartArray("items");
+        for (var i = 0; i < count; i++)
+        {
+            w.WriteStartObject();
+            w.WriteString("sku", Sku(_lines[i].Sku));
+            w.WriteNumber("quantity", _lines[i].Quantity);
+            w.WriteNumber("price", _lines[i].Price);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteString("location", Pick(_options.Stores));
+        if (_random.Next(10) >= 3)
+        {
+            // Absent in 3 of 10 checkouts: the store's own currency.
+            w.WriteString("currency", Pick(Currencies));
+        }
+
+        var coupon = _random.Next(10);
+        if (coupon == 0)
+        {
+            w.WriteNull("coupon");
+        }
+        else if (coupon <= 2)
+        {
+            w.WriteString("coupon", "SAVE" + _random.Next(10, 50).ToString(CultureInfo.InvariantCulture));
+        }
+    }
+
+    private static string Sku(int number) => "SKU-" + number.ToString("D4", CultureInfo.InvariantCulture);
+
+    private decimal ItemPrice()
+    {
+        // Log-normal around ~25 per unit, in cents, at most 9,999.99 (so a cart stays far below the schema's 1,000,000).
+        var normal = Math.Sqrt(-2.0 * Math.Log(1.0 - _random.NextDouble())) * Math.Cos(2.0 * Math.PI * _random.NextDouble());
+        var value = Math.Exp(3.2 + (0.8 * normal));
+        return Math.Round((decimal)Math.Min(value, 9_999.99), 2);
     }
 
     private decimal CartValue()

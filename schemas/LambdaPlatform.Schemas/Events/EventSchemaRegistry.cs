@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using LambdaPlatform.Schemas.Validation;
@@ -6,8 +7,10 @@ namespace LambdaPlatform.Schemas.Events;
 
 /// <summary>
 /// The event schemas under <c>schemas/events/</c>: <c>envelope.schema.json</c> for the envelope and
-/// <c>&lt;eventType&gt;/v&lt;version&gt;.schema.json</c> for each event type's payload, one file per version.
-/// These files are the single source for validation. Immutable and thread-safe once loaded.
+/// <c>&lt;eventType&gt;/v&lt;N&gt;.schema.json</c> for each event type's payload, one file per version N (a
+/// positive integer; versions are ordered as numbers, so v10 is newer than v9). These files are the single
+/// source for validation; which version checks a payload is decided by <see cref="EventDecoder"/>.
+/// Immutable and thread-safe once loaded.
 /// </summary>
 public sealed class EventSchemaRegistry
 {
@@ -83,18 +86,23 @@ public sealed class EventSchemaRegistry
         var types = new List<EventTypeSchemas>();
         foreach (var typeDir in System.IO.Directory.GetDirectories(directory).Order(StringComparer.Ordinal))
         {
-            var versions = new List<PayloadSchema>();
+            var versions = new List<(int Number, PayloadSchema Schema)>();
             foreach (var file in System.IO.Directory.GetFiles(typeDir, "v*.schema.json").Order(StringComparer.Ordinal))
             {
                 var name = Path.GetFileName(file);
                 var version = name["v".Length..^".schema.json".Length];
-                versions.Add(new PayloadSchema(version, Encoding.UTF8.GetBytes(version), CompileFile(file)));
+                if (!TryParseVersion(version, out var number))
+                {
+                    throw new SchemaLoadException(file, "#", $"'{name}' is not v<N>.schema.json with N a positive integer without leading zeros (e.g. v2.schema.json); versions are compared as numbers");
+                }
+
+                versions.Add((number, new PayloadSchema(version, Encoding.UTF8.GetBytes(version), CompileFile(file))));
             }
 
             if (versions.Count > 0)
             {
                 var eventType = Path.GetFileName(typeDir);
-                types.Add(new EventTypeSchemas(eventType, Encoding.UTF8.GetBytes(eventType), versions));
+                types.Add(new EventTypeSchemas(eventType, Encoding.UTF8.GetBytes(eventType), [.. versions.OrderBy(v => v.Number).Select(v => v.Schema)]));
             }
         }
 
@@ -123,6 +131,27 @@ public sealed class EventSchemaRegistry
         return null;
     }
 
+    /// <summary>True when <paramref name="text"/> is a version number as file names and <c>metadata.schemaVersion</c> write it: 1 to 999,999,999, no sign, no leading zero.</summary>
+    internal static bool TryParseVersion(string text, out int number)
+    {
+        number = 0;
+        if (text.Length is 0 or > 9 || text[0] == '0')
+        {
+            return false;
+        }
+
+        foreach (var c in text)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+
+        number = int.Parse(text, NumberStyles.None, CultureInfo.InvariantCulture);
+        return true;
+    }
+
     private static CompiledSchema CompileFile(string path)
     {
         try
@@ -140,9 +169,15 @@ public sealed class EventSchemaRegistry
 /// <summary>An event type and the payload schema of each of its versions.</summary>
 /// <param name="Name">Event type, e.g. <c>user.action.checkout</c>.</param>
 /// <param name="Utf8Name">The name as UTF-8.</param>
-/// <param name="Versions">Payload schemas by version.</param>
+/// <param name="Versions">Payload schemas, oldest first (ordered by version number); never empty.</param>
 public sealed record EventTypeSchemas(string Name, ReadOnlyMemory<byte> Utf8Name, IReadOnlyList<PayloadSchema> Versions)
 {
+    /// <summary>The newest version: the one a payload is checked against first when the event names none.</summary>
+    public PayloadSchema Newest => Versions[^1];
+
+    /// <summary>The version written <paramref name="version"/> (e.g. <c>2</c>), or null.</summary>
+    public PayloadSchema? FindVersion(string version) => Versions.FirstOrDefault(v => v.Version == version);
+
     /// <summary>Finds the version whose name equals the reader's current string, without allocating.</summary>
     internal PayloadSchema? FindVersion(ref Utf8JsonReader reader)
     {
@@ -159,7 +194,7 @@ public sealed record EventTypeSchemas(string Name, ReadOnlyMemory<byte> Utf8Name
 }
 
 /// <summary>One version of an event type's payload schema.</summary>
-/// <param name="Version">Version as it appears in <c>metadata.version</c>, e.g. <c>1</c>.</param>
+/// <param name="Version">The version number N as written in <c>v&lt;N&gt;.schema.json</c> and in <c>metadata.schemaVersion</c>, e.g. <c>2</c>.</param>
 /// <param name="Utf8Version">The version as UTF-8.</param>
 /// <param name="Schema">The compiled payload schema.</param>
 public sealed record PayloadSchema(string Version, ReadOnlyMemory<byte> Utf8Version, CompiledSchema Schema);

@@ -9,6 +9,7 @@ public static class ChaosSuite
     public static IReadOnlyList<IChaosScenario> All { get; } =
     [
         new KillScenario(),
+        new ArchiverLagScenario(),
         new ClickHouseOutageScenario(),
         new ClickHouseOutageEmbeddedScenario(),
         new DiskFullScenario(),

@@ -18,14 +18,15 @@ namespace LambdaPlatform.Jobs;
 /// <param name="RowsOut">Batch rows loaded.</param>
 /// <param name="DurationMs">Wall time in milliseconds.</param>
 /// <param name="Watermark">The view's W after this day (UTC), or null when W did not move.</param>
-public sealed record BatchRunReport(string View, DateOnly Day, long RowsIn, long RowsOut, long DurationMs, DateTime? Watermark)
+/// <param name="WatermarkHeld">Why W did not move over this day (see <see cref="BatchDayResult.WatermarkHeld"/>), or null.</param>
+public sealed record BatchRunReport(string View, DateOnly Day, long RowsIn, long RowsOut, long DurationMs, DateTime? Watermark, string? WatermarkHeld)
 {
     /// <summary>The report of one <see cref="BatchDayResult"/>.</summary>
     public static BatchRunReport From(BatchDayResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
         return new(result.View, result.Day, result.RowsIn, result.RowsOut, (long)result.Duration.TotalMilliseconds,
-            result.Watermark is { } w ? DateTime.SpecifyKind(w, DateTimeKind.Utc) : null);
+            result.Watermark is { } w ? DateTime.SpecifyKind(w, DateTimeKind.Utc) : null, result.WatermarkHeld);
     }
 }
 

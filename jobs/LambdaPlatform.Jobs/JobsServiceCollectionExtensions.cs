@@ -54,9 +54,10 @@ public static class JobsServiceCollectionExtensions
         services.AddSingleton(options);
         services.TryAddSingleton(batch);
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<BatchMetrics>();
         services.TryAddSingleton(sp => new BatchRecompute(
             sp.GetRequiredService<IClickHouse>(), sp.GetRequiredService<IClickHouse>(), sp.GetRequiredService<IReadOnlyList<ViewDefinition>>(),
-            sp.GetRequiredService<BatchOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<BatchRecompute>>()));
+            sp.GetRequiredService<BatchOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<BatchRecompute>>(), sp.GetRequiredService<BatchMetrics>()));
         services.TryAddSingleton(sp => new MasterDataset(sp.GetRequiredService<BatchOptions>().DataRoot, sp.GetRequiredService<TimeProvider>()));
         services.AddTransient<BatchRecomputeJob>();
         services.AddTransient<MasterCompactionJob>();

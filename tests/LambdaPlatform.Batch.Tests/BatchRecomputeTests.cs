@@ -5,6 +5,7 @@ using LambdaPlatform.Batch.Recompute;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Schemas.Views.Measures;
 
 namespace LambdaPlatform.Batch.Tests;
 
@@ -23,7 +24,7 @@ public sealed class BatchRecomputeTests : IAsyncLifetime
     private readonly FixedClock _clock = new(Day0.AddDays(5));
     private ChDbClickHouse _clickHouse = null!;
     private MasterDataset _master = null!;
-    private long _nextOffset;
+    private readonly long[] _nextOffsets = new long[4];
 
     public async Task InitializeAsync()
     {
@@ -147,6 +148,112 @@ public sealed class BatchRecomputeTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Run_HoldsW_WhileTheArchiveLacksEventsTheRealtimeSideCounted_AndTheMergedViewLosesNone()
+    {
+        // 1,000 checkouts of a closed day: the speed layer counted all of them (real-time rows up to offset 999), the
+        // archiver published only the first 600 before it died.
+        var day = DateOnly.FromDateTime(Day0);
+        var checkouts = Checkouts(seed: 7, day: Day0, count: 1_000);
+        await WriteRealtimeRowsAsync(checkouts);
+        await ArchiveAsync(checkouts[..600], record: true);
+        var view = new ViewSql(ShippedViews.Single(v => v.Name == "checkout_revenue"));
+        using var recompute = new BatchRecompute(_clickHouse, _clickHouse, ShippedViews, new BatchOptions { DataRoot = _root }, _clock);
+        Assert.Equal(1_000L, await OrdersInMergedViewAsync(day));
+
+        var results = await recompute.RunAsync(view: "checkout_revenue");
+        var result = Assert.Single(results);
+        Assert.Null(result.Watermark);
+        Assert.Contains("partition 0 through offset 999", result.WatermarkHeld, StringComparison.Ordinal);
+        Assert.Contains("only through offset 599", result.WatermarkHeld, StringComparison.Ordinal);
+        Assert.Equal(DateTime.UnixEpoch, await recompute.ReadWatermarkAsync(view));
+        Assert.Equal(600L, long.Parse((await QueryAsync("SELECT sum(orders) FROM checkout_revenue_batch"))[0][0], CultureInfo.InvariantCulture)); // computed, not served
+        Assert.Equal(1_000L, await OrdersInMergedViewAsync(day)); // still every event, from the real-time rows
+
+        // The archiver catches up: the next run makes the day exact, moves W past it and only then drops its real-time rows.
+        await ArchiveAsync(checkouts[600..], record: true);
+        var second = Assert.Single(await recompute.RunAsync(view: "checkout_revenue"));
+        Assert.Null(second.WatermarkHeld);
+        Assert.Equal(Day0.AddDays(1), second.Watermark);
+        Assert.Equal(1_000L, await OrdersInMergedViewAsync(day));
+        Assert.Equal("batch", (await QueryAsync("SELECT DISTINCT side FROM checkout_revenue"))[0][0]);
+        Assert.Empty(await QueryAsync("SELECT 1 FROM checkout_revenue_rt LIMIT 1"));
+    }
+
+    [Fact]
+    public async Task Run_HoldsW_BeforeAnEarlierDayThatIsHeld_AndBeforeAnOpenDay()
+    {
+        // Day 0: the archive lags behind the real-time side. Day 1: complete. Day 2 is still open (allowed lateness).
+        var day0 = Checkouts(seed: 8, day: Day0, count: 300);
+        var day1 = Checkouts(seed: 9, day: Day0.AddDays(1), count: 300);
+        await WriteRealtimeRowsAsync(day0);
+        await ArchiveAsync(day0[..100], record: true);
+        await ArchiveAsync(day1, record: true, partition: 1);
+        var open = new FixedClock(Day0.AddDays(3).AddMinutes(30)); // day 2 ends at Day0+3, closes an hour later
+        var day2 = Checkouts(seed: 10, day: Day0.AddDays(2), count: 50);
+        await ArchiveAsync(day2, record: true, partition: 1);
+        using var recompute = new BatchRecompute(_clickHouse, _clickHouse, ShippedViews, new BatchOptions { DataRoot = _root }, open);
+        var results = (await recompute.RunAsync(view: "checkout_revenue")).ToDictionary(r => r.Day);
+
+        Assert.Contains("the archiver is down or behind", results[DateOnly.FromDateTime(Day0)].WatermarkHeld, StringComparison.Ordinal);
+        Assert.Contains("an earlier day, is not below W yet", results[DateOnly.FromDateTime(Day0.AddDays(1))].WatermarkHeld, StringComparison.Ordinal);
+        Assert.DoesNotContain(DateOnly.FromDateTime(Day0.AddDays(2)), results.Keys); // open: not planned
+        Assert.Contains("open for late events", Assert.Single(await recompute.RunAsync(view: "checkout_revenue", day: DateOnly.FromDateTime(Day0.AddDays(2)))).WatermarkHeld, StringComparison.Ordinal);
+        Assert.Equal(DateTime.UnixEpoch, await recompute.ReadWatermarkAsync(new ViewSql(ShippedViews.Single(v => v.Name == "checkout_revenue"))));
+    }
+
+    private async Task<long> OrdersInMergedViewAsync(DateOnly day)
+    {
+        var start = (long)(day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc) - DateTime.UnixEpoch).TotalSeconds;
+        var text = (await QueryAsync($"SELECT sum(orders) FROM checkout_revenue WHERE bucket >= toDateTime({start}, 'UTC') AND bucket < toDateTime({start + 86_400}, 'UTC')"))[0][0];
+        return long.Parse(text, CultureInfo.InvariantCulture);
+    }
+
+    private static List<GeneratedEvent> Checkouts(int seed, DateTime day, int count)
+    {
+        var generator = new EventGenerator(new EventGeneratorOptions { Seed = seed, Users = 200 });
+        return [.. Enumerable.Range(0, count).Select(i => generator.Next("user.action.checkout", day.AddHours(9).AddSeconds(i * 11)))];
+    }
+
+    /// <summary>
+    /// Real-time delta rows of <paramref name="events"/> as one speed-layer flush of Kafka partition 0 would write them (at
+    /// the offsets <see cref="ArchiveAsync"/> gives the same events next): every measure's state through its own type.
+    /// </summary>
+    private async Task WriteRealtimeRowsAsync(List<GeneratedEvent> events)
+    {
+        var view = ShippedViews.Single(v => v.Name == "checkout_revenue");
+        var sql = new ViewSql(view);
+        foreach (var statement in sql.CreateServingObjects)
+        {
+            await _clickHouse.ExecuteAsync(statement);
+        }
+
+        var first = _nextOffsets[0];
+        var last = first + events.Count - 1;
+        var rows = new List<object?[]>();
+        foreach (var group in events.Select((e, i) => (Event: e, Offset: first + i)).GroupBy(x => (Floor(x.Event.Timestamp, TimeSpan.FromMinutes(1)), Payload(x.Event).GetProperty("location").GetString()!)))
+        {
+            var states = view.Measures.Select(m => m.NewState()).ToList();
+            foreach (var (e, _) in group)
+            {
+                for (var m = 0; m < states.Count; m++)
+                {
+                    var path = view.Measures[m].Path;
+                    var value = path is null ? FieldValue.Missing
+                        : path.Root == FieldRoot.UserId ? FieldValue.OfText(e.UserId)
+                        : FieldValue.Of(Payload(e).GetProperty(path.PayloadPath[0]).GetDouble());
+                    states[m].Add(value);
+                }
+            }
+
+            var row = new List<object?> { group.Key.Item1, group.Key.Item2, (ushort)0, (ulong)group.Min(x => x.Offset), (ulong)last };
+            states.ForEach(s => s.WriteTo(row));
+            rows.Add([.. row]);
+        }
+
+        await _clickHouse.InsertAsync(sql.RealtimeTable, [.. sql.RealtimeColumns.Select(c => new ClickHouseColumn(c.Name, c.Type))], rows);
+    }
+
     private async Task AssertExactAsync(List<GeneratedEvent> events)
     {
         var distinct = events.DistinctBy(e => e.EventId).ToList();
@@ -210,25 +317,33 @@ public sealed class BatchRecomputeTests : IAsyncLifetime
         return events;
     }
 
-    /// <summary>Publishes events as master-dataset files (one per partition and hour), as the archiver does.</summary>
-    private async Task<List<GeneratedEvent>> ArchiveAsync(List<GeneratedEvent> events)
+    /// <summary>
+    /// Publishes events as master-dataset files (one per partition and hour), as the archiver does: files, then the days
+    /// marked changed, then (unless <paramref name="record"/> is false) the partition recorded as archived through them.
+    /// </summary>
+    private async Task<List<GeneratedEvent>> ArchiveAsync(List<GeneratedEvent> events, bool record = true, int partition = 0)
     {
         var decoder = new EventDecoder(Schemas, new EventDecoderOptions { Clock = _clock });
         foreach (var hour in events.GroupBy(e => HourKey.Of(e.Timestamp)))
         {
             var buffer = new MasterEventBuffer();
-            var first = _nextOffset;
+            var first = _nextOffsets[partition];
             foreach (var e in hour)
             {
                 Assert.True(decoder.TryDecode(e.Json, out var decoded, out _));
-                buffer.Add(decoded!, 0, _nextOffset++);
+                buffer.Add(decoded!, partition, _nextOffsets[partition]++);
             }
 
             Directory.CreateDirectory(_master.HourPath(hour.Key));
-            await MasterParquet.WriteFileAsync(buffer, _master.FilePath(hour.Key, 0, new OffsetRange(first, _nextOffset - 1)));
+            await MasterParquet.WriteFileAsync(buffer, _master.FilePath(hour.Key, partition, new OffsetRange(first, _nextOffsets[partition] - 1)));
         }
 
         await _master.MarkChangedAsync(events.Select(e => DateOnly.FromDateTime(e.Timestamp)).Distinct());
+        if (record && events.Count > 0)
+        {
+            await _master.RecordArchivedAsync(partition, _nextOffsets[partition] - 1);
+        }
+
         return events;
     }
 

@@ -97,7 +97,8 @@ public static class BatchCommand
             r.GetProperty("rowsIn").GetInt64(),
             r.GetProperty("rowsOut").GetInt64(),
             TimeSpan.FromMilliseconds(r.GetProperty("durationMs").GetDouble()),
-            r.TryGetProperty("watermark", out var w) && w.ValueKind == JsonValueKind.String ? DateTime.Parse(w.GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal) : null))];
+            r.TryGetProperty("watermark", out var w) && w.ValueKind == JsonValueKind.String ? DateTime.Parse(w.GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal) : null,
+            r.TryGetProperty("watermarkHeld", out var held) && held.ValueKind == JsonValueKind.String ? held.GetString() : null))];
     }
 
     private static void Print(TextWriter stdout, IReadOnlyList<BatchDayResult> results)
@@ -113,6 +114,11 @@ public static class BatchCommand
         {
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{r.View,-24} {r.Day:yyyy-MM-dd} {r.RowsIn,12:N0} {r.RowsOut,10:N0} {r.Duration.TotalSeconds,9:F2}s  {(r.Watermark is { } w ? w.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture) : "-")}"));
+        }
+
+        foreach (var r in results.Where(r => r.WatermarkHeld is not null))
+        {
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"W of {r.View} stays before {r.Day:yyyy-MM-dd}: {r.WatermarkHeld}"));
         }
 
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{results.Select(r => r.Day).Distinct().Count()} days, {results.Sum(r => r.RowsIn):N0} rows in, {results.Sum(r => r.RowsOut):N0} rows out, {results.Sum(r => r.Duration.TotalSeconds):F2}s"));

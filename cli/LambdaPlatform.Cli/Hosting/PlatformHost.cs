@@ -153,9 +153,10 @@ public sealed class PlatformHost : IAsyncDisposable
         builder.Services.AddSingleton<ArchiverMetrics>();
         builder.Services.AddSingleton<Archiver>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Archiver>());
+        builder.Services.AddSingleton<BatchMetrics>();
         builder.Services.AddSingleton(sp => new BatchRecompute(clickHouse, clickHouse, views, new BatchOptions { DataRoot = dataDirectory }, sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<BatchRecompute>>()) { WatermarkMoved = (view, _) => sp.GetRequiredService<ViewFreshness>().WatermarkMoved(view) });
-        builder.Services.AddServingApi(SpeedMetrics.MeterName, ArchiverMetrics.MeterName);
+            sp.GetRequiredService<ILogger<BatchRecompute>>(), sp.GetRequiredService<BatchMetrics>()) { WatermarkMoved = (view, _) => sp.GetRequiredService<ViewFreshness>().WatermarkMoved(view) });
+        builder.Services.AddServingApi(SpeedMetrics.MeterName, ArchiverMetrics.MeterName, BatchMetrics.MeterName);
         builder.Services.AddLambdaJobs(new JobsOptions(), new BatchOptions { DataRoot = dataDirectory });
         builder.Services.AddHealthChecks().AddCheck<ArchiverHealthCheck>("archiver");
         builder.Services.AddHealthChecks().AddCheck<SpeedHealthCheck>("speed");

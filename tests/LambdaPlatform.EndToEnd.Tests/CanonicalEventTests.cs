@@ -31,7 +31,7 @@ public sealed class CanonicalEventTests : IAsyncLifetime
     private PlatformHost _host = null!;
 
     public async Task InitializeAsync() =>
-        _host = await PlatformHost.StartAsync(new UpOptions { DataDirectory = _data, Http = "127.0.0.1:" + FreePort(), Partitions = Partitions });
+        _host = await PlatformHost.StartAsync(new UpOptions { DataDirectory = _data, Http = "127.0.0.1:" + Probe.FreePort(), Partitions = Partitions });
 
     public async Task DisposeAsync()
     {
@@ -74,25 +74,25 @@ public sealed class CanonicalEventTests : IAsyncLifetime
 
         // Every record reaches one of the two ends; then none may have gone to the dead-letter topic.
         var clickHouse = _host.App.Services.GetRequiredService<IClickHouse>();
-        await PollAsync(async () => await ScalarAsync(clickHouse, "SELECT count() FROM events FINAL") + DeadLetterCount() >= checkouts.Count);
+        await Probe.PollAsync(async () => await Probe.ScalarAsync(clickHouse, "SELECT count() FROM events FINAL") + DeadLetterCount() >= checkouts.Count, Deadline);
         var deadLetters = ReadDeadLetters();
         Assert.True(deadLetters.Count == 0, $"{deadLetters.Count} checkouts dead-lettered, e.g. {string.Join(" | ", deadLetters.Take(3))}");
 
         // The raw events table: each checkout once, with its app version and its payload as sent (line items kept).
-        Assert.Equal(checkouts.Count, await ScalarAsync(clickHouse, "SELECT uniqExact(eventId) FROM events FINAL WHERE eventType = 'user.action.checkout'"));
-        var versions = (await QueryAsync(clickHouse, "SELECT version, count() FROM events FINAL GROUP BY version ORDER BY version"))
+        Assert.Equal(checkouts.Count, await Probe.ScalarAsync(clickHouse, "SELECT uniqExact(eventId) FROM events FINAL WHERE eventType = 'user.action.checkout'"));
+        var versions = (await Probe.QueryAsync(clickHouse, "SELECT version, count() FROM events FINAL GROUP BY version ORDER BY version"))
             .ToDictionary(r => r[0], r => long.Parse(r[1], CultureInfo.InvariantCulture));
         Assert.Equal(OldShapeCount, versions.GetValueOrDefault("1"));
         Assert.Equal(canonical.Count, AppVersions.Sum(v => versions.GetValueOrDefault(v)));
-        Assert.Equal(canonical.Sum(c => c.Lines), await ScalarAsync(clickHouse, "SELECT sum(length(JSONExtractArrayRaw(payload, 'items'))) FROM events FINAL WHERE version != '1'"));
+        Assert.Equal(canonical.Sum(c => c.Lines), await Probe.ScalarAsync(clickHouse, "SELECT sum(length(JSONExtractArrayRaw(payload, 'items'))) FROM events FINAL WHERE version != '1'"));
 
         // checkout_revenue: orders and revenue per minute and store equal the sums over what was sent; all real time.
-        await PollAsync(async () => await ScalarAsync(clickHouse, "SELECT sum(orders) FROM checkout_revenue") >= checkouts.Count);
+        await Probe.PollAsync(async () => await Probe.ScalarAsync(clickHouse, "SELECT sum(orders) FROM checkout_revenue") >= checkouts.Count, Deadline);
         var truth = checkouts
             .GroupBy(c => (Bucket: new DateTime(c.Timestamp.Ticks - (c.Timestamp.Ticks % TimeSpan.TicksPerMinute), DateTimeKind.Utc), c.Store))
             .ToDictionary(g => g.Key, g => (Orders: g.LongCount(), Revenue: g.Sum(c => c.CartValue)));
         Assert.True(truth.Keys.Select(k => k.Store).Distinct().Count() >= 10, "the checkouts must come from many stores");
-        var rows = await QueryAsync(clickHouse, "SELECT toUnixTimestamp(bucket), store, orders, revenue, side FROM checkout_revenue ORDER BY bucket, store");
+        var rows = await Probe.QueryAsync(clickHouse, "SELECT toUnixTimestamp(bucket), store, orders, revenue, side FROM checkout_revenue ORDER BY bucket, store");
         Assert.Equal(truth.Count, rows.Count);
         foreach (var row in rows)
         {
@@ -110,7 +110,7 @@ public sealed class CanonicalEventTests : IAsyncLifetime
             producer.Flush();
         }
 
-        await PollAsync(() => Task.FromResult(DeadLetterCount() >= 1));
+        await Probe.PollAsync(() => Task.FromResult(DeadLetterCount() >= 1), Deadline);
         var sentinel = Assert.Single(ReadDeadLetters());
         Assert.Contains("unknown event type 'user.action.teleport'", sentinel, StringComparison.Ordinal);
     }
@@ -188,33 +188,6 @@ public sealed class CanonicalEventTests : IAsyncLifetime
         return reasons;
     }
 
-    private static async Task<long> ScalarAsync(IClickHouse clickHouse, string sql)
-    {
-        var rows = await QueryAsync(clickHouse, sql);
-        return rows.Count == 0 || rows[0][0] is "" or "\\N" ? 0 : long.Parse(rows[0][0], CultureInfo.InvariantCulture);
-    }
 
-    private static async Task<List<string[]>> QueryAsync(IClickHouse clickHouse, string sql)
-    {
-        await using var stream = await clickHouse.QueryAsync(sql, "TabSeparated");
-        using var reader = new StreamReader(stream);
-        return [.. (await reader.ReadToEndAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))];
-    }
 
-    private static async Task PollAsync(Func<Task<bool>> condition)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(stopwatch.Elapsed < Deadline, "condition not met before the deadline");
-            await Task.Delay(250);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

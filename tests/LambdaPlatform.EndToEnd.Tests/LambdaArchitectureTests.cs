@@ -32,7 +32,7 @@ public sealed class LambdaArchitectureTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = await PlatformHost.StartAsync(new UpOptions { DataDirectory = _data, Http = "127.0.0.1:" + FreePort(), Partitions = 4, Clock = _clock });
+        _host = await PlatformHost.StartAsync(new UpOptions { DataDirectory = _data, Http = "127.0.0.1:" + Probe.FreePort(), Partitions = 4, Clock = _clock });
         _http = new HttpClient { BaseAddress = new Uri(_host.Endpoints.Http) };
     }
 
@@ -107,8 +107,8 @@ public sealed class LambdaArchitectureTests : IAsyncLifetime
 
         // The speed layer has counted every distinct event, the stragglers for a closed day too (no batch has run, so
         // every bucket is at or above W); the archiver has every valid record.
-        await PollAsync(async () => await ScalarAsync(clickHouse, "SELECT sum(events) FROM activity_by_type") == distinct.Count);
-        await PollAsync(async () => await ArchivedAsync(clickHouse) == valid.Count);
+        await Probe.PollAsync(async () => await Probe.ScalarAsync(clickHouse, "SELECT sum(events) FROM activity_by_type") == distinct.Count, Deadline);
+        await Probe.PollAsync(async () => await ArchivedAsync(clickHouse) == valid.Count, Deadline);
 
         // Before the batch: today's answer equals the exact one (counts and sums), within error (distinct, p99).
         var truth = CheckoutTruth(distinct);
@@ -125,7 +125,7 @@ public sealed class LambdaArchitectureTests : IAsyncLifetime
         // The batch run: closed days recomputed exactly, W moves past them.
         var results = await _host.App.Services.GetRequiredService<BatchRecompute>().RunAsync();
         Assert.Contains(results, r => r.View == "checkout_revenue" && r.Day == DateOnly.FromDateTime(today.AddDays(-2)));
-        var answer = JsonDocument.Parse(await _http.GetStringAsync($"/v1/views/checkout_revenue?from={Iso(today.AddDays(-3))}&to={Iso(today.AddDays(1))}")).RootElement;
+        var answer = JsonDocument.Parse(await _http.GetStringAsync($"/v1/views/checkout_revenue?from={Probe.Iso(today.AddDays(-3))}&to={Probe.Iso(today.AddDays(1))}")).RootElement;
         Assert.True(answer.GetProperty("watermark").ValueKind == JsonValueKind.String, "no watermark after the batch run: " + string.Join("; ", results));
         var watermark = DateTime.Parse(answer.GetProperty("watermark").GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
         Assert.Equal(today.AddDays(-1), watermark);
@@ -139,7 +139,7 @@ public sealed class LambdaArchitectureTests : IAsyncLifetime
         }
 
         // Analysts' SQL sees the same rows as the API.
-        var sql = await QueryAsync(clickHouse, $"SELECT toUnixTimestamp(bucket), store, orders, revenue, buyers, p99_cart, side FROM checkout_revenue WHERE bucket >= toDateTime({Unix(today.AddDays(-3))}, 'UTC') AND bucket < toDateTime({Unix(today.AddDays(1))}, 'UTC') ORDER BY bucket, store");
+        var sql = await Probe.QueryAsync(clickHouse, $"SELECT toUnixTimestamp(bucket), store, orders, revenue, buyers, p99_cart, side FROM checkout_revenue WHERE bucket >= toDateTime({Unix(today.AddDays(-3))}, 'UTC') AND bucket < toDateTime({Unix(today.AddDays(1))}, 'UTC') ORDER BY bucket, store");
         Assert.Equal(after.Count, sql.Count);
         for (var i = 0; i < sql.Count; i++)
         {
@@ -181,7 +181,7 @@ public sealed class LambdaArchitectureTests : IAsyncLifetime
 
     private async Task<List<ApiRow>> ApiRowsAsync(DateTime from, DateTime to)
     {
-        var body = JsonDocument.Parse(await _http.GetStringAsync($"/v1/views/checkout_revenue?from={Iso(from)}&to={Iso(to)}")).RootElement;
+        var body = JsonDocument.Parse(await _http.GetStringAsync($"/v1/views/checkout_revenue?from={Probe.Iso(from)}&to={Probe.Iso(to)}")).RootElement;
         return [.. body.GetProperty("rows").EnumerateArray().Select(r => new ApiRow(
             DateTime.Parse(r.GetProperty("bucket").GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal),
             r.GetProperty("store").GetString()!,
@@ -197,7 +197,7 @@ public sealed class LambdaArchitectureTests : IAsyncLifetime
     {
         try
         {
-            return await ScalarAsync(clickHouse, $"SELECT count() FROM file('{_data}/master/events/*/*/*.parquet', Parquet)");
+            return await Probe.ScalarAsync(clickHouse, $"SELECT count() FROM file('{_data}/master/events/*/*/*.parquet', Parquet)");
         }
         catch (ClickHouseException e) when (e.ErrorCode == 636)
         {
@@ -205,39 +205,9 @@ public sealed class LambdaArchitectureTests : IAsyncLifetime
         }
     }
 
-    private static async Task<long> ScalarAsync(IClickHouse clickHouse, string sql)
-    {
-        var rows = await QueryAsync(clickHouse, sql);
-        return rows.Count == 0 || rows[0][0] is "" or "\\N" ? 0 : long.Parse(rows[0][0], CultureInfo.InvariantCulture);
-    }
 
-    private static async Task<List<string[]>> QueryAsync(IClickHouse clickHouse, string sql)
-    {
-        await using var stream = await clickHouse.QueryAsync(sql, "TabSeparated");
-        using var reader = new StreamReader(stream);
-        return [.. (await reader.ReadToEndAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))];
-    }
-
-    private static async Task PollAsync(Func<Task<bool>> condition)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(stopwatch.Elapsed < Deadline, "condition not met before the deadline");
-            await Task.Delay(250);
-        }
-    }
-
-    private static string Iso(DateTime t) => t.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     private static long Unix(DateTime t) => (long)(t - DateTime.UnixEpoch).TotalSeconds;
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>The system clock moved back by a fixed offset; elapsed-time measurements are unchanged.</summary>
     private sealed class ShiftedClock(TimeSpan back) : TimeProvider

@@ -345,28 +345,6 @@ public sealed class MasterDataset
         return result;
     }
 
-    private static long? ReadArchived(string path)
-    {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return null;
-        }
-
-        try
-        {
-            using var doc = JsonDocument.Parse(bytes);
-            return doc.RootElement.GetProperty("through").GetInt64();
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
-        {
-            throw new MasterDatasetException($"'{path}' is not a partition archive record: {e.Message}", path, e);
-        }
-    }
 
     /// <summary>Drops files covered by another file of the same partition; <paramref name="sorted"/> is one folder, sorted.</summary>
     internal static List<MasterFile> WithoutSuperseded(List<MasterFile> sorted)
@@ -421,7 +399,15 @@ public sealed class MasterDataset
     private string DayStatePath(DateOnly day) =>
         Path.Combine(DaysStatePath, string.Create(CultureInfo.InvariantCulture, $"date={day:yyyy-MM-dd}.json"));
 
-    private static DayState? ReadDayState(string path)
+    private static DayState? ReadDayState(string path) => ReadRecord(path, "a day change record", root => new DayState(
+        DateOnly.ParseExact(root.GetProperty("date").GetString()!, "yyyy-MM-dd", CultureInfo.InvariantCulture),
+        root.GetProperty("sequence").GetInt64(),
+        root.GetProperty("changedAt").GetDateTimeOffset()));
+
+    private static long? ReadArchived(string path) => ReadRecord(path, "a partition archive record", root => (long?)root.GetProperty("through").GetInt64());
+
+    /// <summary>Reads a JSON state record; null when the file does not exist; a corrupt one throws naming the file.</summary>
+    private static T? ReadRecord<T>(string path, string what, Func<JsonElement, T> parse)
     {
         byte[] bytes;
         try
@@ -430,21 +416,17 @@ public sealed class MasterDataset
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            return null;
+            return default;
         }
 
         try
         {
             using var doc = JsonDocument.Parse(bytes);
-            var root = doc.RootElement;
-            return new DayState(
-                DateOnly.ParseExact(root.GetProperty("date").GetString()!, "yyyy-MM-dd", CultureInfo.InvariantCulture),
-                root.GetProperty("sequence").GetInt64(),
-                root.GetProperty("changedAt").GetDateTimeOffset());
+            return parse(doc.RootElement);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
         {
-            throw new MasterDatasetException($"'{path}' is not a day change record: {e.Message}", path, e);
+            throw new MasterDatasetException($"'{path}' is not {what}: {e.Message}", path, e);
         }
     }
 

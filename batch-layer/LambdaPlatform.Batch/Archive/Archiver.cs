@@ -43,6 +43,7 @@ public sealed class Archiver : BackgroundService
     private readonly ArchiverMetrics _metrics;
     private readonly ILogger _logger;
     private readonly TimeProvider _clock;
+    private readonly IArchiveProgress? _progress;
     private readonly Dictionary<int, PartitionState> _partitions = [];
     private readonly Stack<MasterEventBuffer> _pool = new();
     private volatile ArchiverHealth _health = new(true, "starting", null);
@@ -54,9 +55,11 @@ public sealed class Archiver : BackgroundService
 
     /// <summary>Creates the archiver; nothing connects or touches the disk until the host starts it.</summary>
     /// <exception cref="ArgumentException">A setting of <paramref name="options"/> is invalid; the message names it.</exception>
+    /// <param name="progress">Told after each publication how far its partition is archived; none by default.</param>
     public Archiver(ArchiverOptions options, EventSchemaRegistry schemas, ArchiverMetrics metrics, ILogger<Archiver> logger,
-        TimeProvider? clock = null, EventDecoderOptions? decoderOptions = null)
+        TimeProvider? clock = null, EventDecoderOptions? decoderOptions = null, IArchiveProgress? progress = null)
     {
+        _progress = progress;
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
         _schemas = schemas ?? throw new ArgumentNullException(nameof(schemas));
         _metrics = metrics ?? throw new ArgumentNullException(nameof(metrics));
@@ -331,6 +334,17 @@ public sealed class Archiver : BackgroundService
 
         _options.Faults?.BeforeCommit?.Invoke(new ArchivePublication(state.Partition, range, files, events));
         Commit(consumer, state.Partition, range.Last + 1);
+        if (_progress is not null && (files.Count > 0 || state.Repair is not null))
+        {
+            try
+            {
+                await _progress.RecordAsync(state.Partition, range.Last, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _logger.LogWarning("partition {Partition}: reporting archive progress through {Through} failed (the master dataset has it): {Error}", state.Partition, range.Last, e.Message);
+            }
+        }
 
         _metrics.PublishDuration.Record(_clock.GetElapsedTime(started).TotalSeconds);
         _metrics.Files.Add(files.Count);

@@ -55,6 +55,12 @@ public sealed class Archiver : BackgroundService
 
     /// <summary>Creates the archiver; nothing connects or touches the disk until the host starts it.</summary>
     /// <exception cref="ArgumentException">A setting of <paramref name="options"/> is invalid; the message names it.</exception>
+    /// <param name="options">Settings.</param>
+    /// <param name="schemas">Event schemas, to tell valid records from invalid ones.</param>
+    /// <param name="metrics">Instruments to record into.</param>
+    /// <param name="logger">Logger.</param>
+    /// <param name="clock">Clock for file ages and state stamps; default the system clock.</param>
+    /// <param name="decoderOptions">Decoder settings; default with <paramref name="clock"/>.</param>
     /// <param name="progress">Told after each publication how far its partition is archived; none by default.</param>
     public Archiver(ArchiverOptions options, EventSchemaRegistry schemas, ArchiverMetrics metrics, ILogger<Archiver> logger,
         TimeProvider? clock = null, EventDecoderOptions? decoderOptions = null, IArchiveProgress? progress = null)

@@ -8,10 +8,11 @@ namespace LambdaPlatform.Serving.Store;
 /// Typed access to the state the serving ClickHouse keeps besides the views' rows: each view's batch watermark W,
 /// the days its real-time table holds, and how far (per Kafka partition) the real-time side has counted. Every
 /// process (speed, batch, API) reads and writes this state through here, so it lives in ClickHouse, never in one
-/// process's memory. SQL accepted by ClickHouse 18.16 and 26.5. Thread-safe (stateless).
+/// process's memory. SQL accepted by ClickHouse 18.16 and 26.5. Thread-safe (stateless). One partial file per
+/// kind of state (this one: watermarks and real-time partitions).
 /// </summary>
 /// <param name="clickHouse">The serving ClickHouse.</param>
-public sealed class ServingStore(IClickHouse clickHouse)
+public sealed partial class ServingStore(IClickHouse clickHouse)
 {
     /// <summary>The serving ClickHouse.</summary>
     public IClickHouse ClickHouse { get; } = clickHouse ?? throw new ArgumentNullException(nameof(clickHouse));

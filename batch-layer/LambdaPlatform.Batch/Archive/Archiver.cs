@@ -29,6 +29,11 @@ namespace LambdaPlatform.Batch.Archive;
 /// <para><b>Disk errors</b> (<see cref="IOException"/>, <see cref="UnauthorizedAccessException"/>): nothing is
 /// committed, <see cref="Health"/> turns unhealthy, the publication is retried with exponential backoff (consumption
 /// waits: memory stays bounded) and resumes where it failed, without a gap.</para>
+/// <para><b>Parts.</b> This class is the thin Kafka side: the consume loop, the decoder, the rows buffered per partition
+/// and hour, commits, health and metrics. What each partition's archive resumes at, buffers, publishes and hands over is
+/// decided by its <see cref="PartitionArchive"/> (a pure state machine); a publication's file-system steps are run by an
+/// <c>ArchivePublisher</c>. Exported gauges (<see cref="ArchiverMetrics"/>): the partitions assigned and the valid events
+/// buffered and not yet published, so an operator (or the chaos suite) can see the work in flight.</para>
 /// <para>Several instances in one group share the partitions. Threading: runs on one dedicated thread; the
 /// properties may be read from any thread.</para>
 /// </remarks>
@@ -44,7 +49,9 @@ public sealed class Archiver : BackgroundService
     private readonly ILogger _logger;
     private readonly TimeProvider _clock;
     private readonly IArchiveProgress? _progress;
-    private readonly Dictionary<int, PartitionState> _partitions = [];
+    private readonly Dictionary<int, Slot> _partitions = [];
+    private readonly ArchivePublisher _publisher;
+    private readonly MasterArchiveFiles _files;
     private readonly Stack<MasterEventBuffer> _pool = new();
     private volatile ArchiverHealth _health = new(true, "starting", null);
     private long _eventsArchived;
@@ -73,6 +80,8 @@ public sealed class Archiver : BackgroundService
         _clock = clock ?? TimeProvider.System;
         _decoderOptions = decoderOptions ?? new EventDecoderOptions { Clock = _clock };
         Dataset = new MasterDataset(_options.RootPath, _clock);
+        _publisher = new ArchivePublisher(_clock, _options.RetryBaseDelay, _options.RetryMaxDelay, _options.Faults);
+        _files = new MasterArchiveFiles(Dataset, _options.Compression, RowsOf, _logger);
     }
 
     /// <summary>The master dataset written to.</summary>
@@ -167,25 +176,26 @@ public sealed class Archiver : BackgroundService
         if (graceful)
         {
             // One attempt each, no retries: what does not make it is not committed and is read again later.
-            foreach (var state in _partitions.Values.ToList())
+            foreach (var slot in _partitions.Values.ToList())
             {
                 try
                 {
-                    await PublishPendingAsync(consumer, state, CancellationToken.None);
+                    await PublishPendingAsync(consumer, slot, CancellationToken.None);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or KafkaException)
                 {
-                    _logger.LogWarning("partition {Partition}: final publication failed, will be re-read: {Error}", state.Partition, e.Message);
+                    _logger.LogWarning("partition {Partition}: final publication failed, will be re-read: {Error}", slot.Archive.Partition, e.Message);
                 }
             }
         }
 
-        foreach (var state in _partitions.Values)
+        foreach (var slot in _partitions.Values)
         {
-            Release(state);
+            Release(slot);
         }
 
         _partitions.Clear();
+        _metrics.SetAssigned([]);
         try
         {
             consumer.Close();
@@ -201,43 +211,35 @@ public sealed class Archiver : BackgroundService
     {
         _metrics.EventsIn.Add(1);
         var offset = record.Offset.Value;
-        if (!_partitions.TryGetValue(record.Partition.Value, out var state))
+        if (!_partitions.TryGetValue(record.Partition.Value, out var slot))
         {
             return; // Not (or no longer) ours: its next owner reads it.
         }
 
-        if (state.Repair is { } done && offset > done.Range.Last)
+        var archive = slot.Archive;
+        if (archive.FinishesRepairBefore(offset))
         {
             // The records up to the end of the range are gone (retention): finish the repair with what was read.
-            await PublishAsync(consumer, state, retry: true, cancellationToken);
+            await PublishAsync(consumer, slot, retry: true, cancellationToken);
         }
 
-        if (state.Repair is null && state.First is null)
-        {
-            state.First = offset;
-            state.OpenedAt = _clock.GetTimestamp();
-        }
-
-        state.Last = offset;
-        state.Uncommitted = true;
-        Schemas.Validation.Violation? violation;
+        Schemas.Validation.Violation? violation = null;
+        DecodedEvent? decoded = null;
         if (record.Message.Value is not { } value)
         {
             violation = new Schemas.Validation.Violation("json", "empty message (null value)");
         }
-        else if (decoder.TryDecode(value, out var decoded, out violation))
+        else if (!decoder.TryDecode(value, out decoded, out violation))
         {
-            var hour = HourKey.Of(decoded!.Timestamp);
-            if (state.Repair is { } repair && repair.Present.Contains(hour))
-            {
-                state.TouchedDays.Add(hour.Date); // Already in a published file of this range.
-            }
-            else
-            {
-                state.BufferFor(hour, this).Add(decoded, state.Partition, offset);
-                state.Events++;
-                _buffered++;
-            }
+            decoded = null;
+        }
+
+        var hour = decoded is null ? (HourKey?)null : HourKey.Of(decoded.Timestamp);
+        if (archive.Accept(offset, hour, _clock.GetTimestamp()) == RecordOutcome.Buffered)
+        {
+            slot.BufferFor(hour!.Value, this).Add(decoded!, archive.Partition, offset);
+            _buffered++;
+            _metrics.SetBuffered(_buffered);
         }
 
         if (violation is not null)
@@ -246,23 +248,23 @@ public sealed class Archiver : BackgroundService
             _metrics.Invalid.Add(1, new KeyValuePair<string, object?>("rule", violation.Rule));
         }
 
-        if (state.Repair is { } r)
+        if (archive.Repairing is not null)
         {
-            if (offset >= r.Range.Last)
+            if (archive.ShouldPublish(_options.MaxFileEvents))
             {
-                await PublishAsync(consumer, state, retry: true, cancellationToken);
+                await PublishAsync(consumer, slot, retry: true, cancellationToken);
             }
 
             return;
         }
 
-        if (state.Events >= _options.MaxFileEvents)
+        if (archive.ShouldPublish(_options.MaxFileEvents))
         {
-            await PublishAsync(consumer, state, retry: true, cancellationToken);
+            await PublishAsync(consumer, slot, retry: true, cancellationToken);
         }
         else if (_buffered > _options.MaxBufferedEvents)
         {
-            var largest = _partitions.Values.Where(s => s.Repair is null).MaxBy(s => s.Events);
+            var largest = _partitions.Values.Where(s => s.Archive.Repairing is null).MaxBy(s => s.Archive.Events);
             if (largest is not null)
             {
                 await PublishAsync(consumer, largest, retry: true, cancellationToken);
@@ -272,138 +274,60 @@ public sealed class Archiver : BackgroundService
 
     private async Task PublishDueAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken cancellationToken)
     {
-        foreach (var state in _partitions.Values.ToList())
+        foreach (var slot in _partitions.Values.ToList())
         {
-            if (state.Repair is null && state.Uncommitted && _clock.GetElapsedTime(state.OpenedAt) >= _options.MaxFileAge)
+            if (slot.Archive.IsDue(_clock.GetElapsedTime(slot.Archive.OpenedAt), _options.MaxFileAge))
             {
-                await PublishAsync(consumer, state, retry: true, cancellationToken);
+                await PublishAsync(consumer, slot, retry: true, cancellationToken);
             }
         }
     }
 
     /// <summary>Publishes what a partition has buffered, unless it is in the middle of a repair (then it is dropped).</summary>
-    private async Task PublishPendingAsync(IConsumer<byte[]?, byte[]?> consumer, PartitionState state, CancellationToken cancellationToken)
+    private async Task PublishPendingAsync(IConsumer<byte[]?, byte[]?> consumer, Slot slot, CancellationToken cancellationToken)
     {
-        if (state.Repair is null && state.Uncommitted)
+        if (slot.Archive.Pending)
         {
-            await PublishAsync(consumer, state, retry: false, cancellationToken);
+            await PublishAsync(consumer, slot, retry: false, cancellationToken);
         }
     }
 
-    private async Task PublishAsync(IConsumer<byte[]?, byte[]?> consumer, PartitionState state, bool retry, CancellationToken cancellationToken)
+    private async Task PublishAsync(IConsumer<byte[]?, byte[]?> consumer, Slot slot, bool retry, CancellationToken cancellationToken)
     {
-        var range = state.Repair?.Range ?? new OffsetRange(state.First ?? state.Last, state.Last);
+        var archive = slot.Archive;
         var started = _clock.GetTimestamp();
-        var files = new List<MasterFile>();
-        long bytes = 0;
-        var events = 0;
-        var delay = _options.RetryBaseDelay;
-        for (var attempt = 1; ; attempt++)
+        var range = archive.PublicationRange;
+        var result = await _publisher.PublishAsync(archive, _files, retry, (attempt, delay, e) =>
+        {
+            _metrics.PublishFailures.Add(1);
+            _health = new ArchiverHealth(false, $"publishing partition {archive.Partition} {range} failed (attempt {attempt}), retrying: {e.Message}", _health.LastPublishAt);
+            _logger.LogWarning("publishing partition {Partition} {Range} failed (attempt {Attempt}), retrying in {Delay}: {Error}",
+                archive.Partition, range, attempt, delay, e.Message);
+        }, cancellationToken);
+
+        _options.Faults?.BeforeCommit?.Invoke(new ArchivePublication(archive.Partition, result.Range, result.Files, result.Events));
+        Commit(consumer, archive.Partition, archive.CommitOffset);
+        if (_progress is not null && result.RecordsArchive)
         {
             try
             {
-                foreach (var (hour, buffer) in state.Hours)
-                {
-                    if (buffer.Count == 0 || state.Done.Contains(hour))
-                    {
-                        continue;
-                    }
-
-                    var (file, size) = await WriteFileAsync(hour, state.Partition, range, buffer, cancellationToken);
-                    state.Done.Add(hour);
-                    files.Add(file);
-                    bytes += size;
-                    events += buffer.Count;
-                    _options.Faults?.AfterRename?.Invoke(file);
-                }
-
-                await Dataset.MarkChangedAsync(state.Hours.Keys.Select(h => h.Date).Concat(state.TouchedDays), cancellationToken);
-                if (files.Count > 0 || state.Repair is not null)
-                {
-                    // The files now hold every valid record of the range: say so before committing (the batch layer's
-                    // watermark waits for it). A range of invalid records only stays open and is recorded with the next.
-                    await Dataset.RecordArchivedAsync(state.Partition, range.Last, cancellationToken);
-                }
-
-                break;
-            }
-            catch (Exception e) when (retry && e is IOException or UnauthorizedAccessException)
-            {
-                _metrics.PublishFailures.Add(1);
-                _health = new ArchiverHealth(false, $"publishing partition {state.Partition} {range} failed (attempt {attempt}), retrying: {e.Message}", _health.LastPublishAt);
-                _logger.LogWarning("publishing partition {Partition} {Range} failed (attempt {Attempt}), retrying in {Delay}: {Error}",
-                    state.Partition, range, attempt, delay, e.Message);
-                await Task.Delay(delay, _clock, cancellationToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryMaxDelay.Ticks));
-            }
-        }
-
-        _options.Faults?.BeforeCommit?.Invoke(new ArchivePublication(state.Partition, range, files, events));
-        Commit(consumer, state.Partition, range.Last + 1);
-        if (_progress is not null && (files.Count > 0 || state.Repair is not null))
-        {
-            try
-            {
-                await _progress.RecordAsync(state.Partition, range.Last, cancellationToken);
+                await _progress.RecordAsync(archive.Partition, result.Range.Last, cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                _logger.LogWarning("partition {Partition}: reporting archive progress through {Through} failed (the master dataset has it): {Error}", state.Partition, range.Last, e.Message);
+                _logger.LogWarning("partition {Partition}: reporting archive progress through {Through} failed (the master dataset has it): {Error}", archive.Partition, result.Range.Last, e.Message);
             }
         }
 
         _metrics.PublishDuration.Record(_clock.GetElapsedTime(started).TotalSeconds);
-        _metrics.Files.Add(files.Count);
-        _metrics.Bytes.Add(bytes);
-        _metrics.Archived.Add(events);
-        Interlocked.Add(ref _eventsArchived, events);
-        Interlocked.Add(ref _filesPublished, files.Count);
+        _metrics.Files.Add(result.Files.Count);
+        _metrics.Bytes.Add(result.Bytes);
+        _metrics.Archived.Add(result.Events);
+        Interlocked.Add(ref _eventsArchived, result.Events);
+        Interlocked.Add(ref _filesPublished, result.Files.Count);
         _health = new ArchiverHealth(true, "consuming", _clock.GetUtcNow().UtcDateTime);
-
-        var carryOver = files.Count == 0 && state.Repair is null;
-        ResetBuffers(state);
-        state.Repair = null;
-        state.Uncommitted = false;
-        if (carryOver)
-        {
-            // Only invalid records: keep the range open so that published ranges stay contiguous.
-            state.OpenedAt = _clock.GetTimestamp();
-        }
-        else
-        {
-            state.First = null;
-        }
-    }
-
-    private async Task<(MasterFile File, long Size)> WriteFileAsync(HourKey hour, int partition, OffsetRange range, MasterEventBuffer buffer,
-        CancellationToken cancellationToken)
-    {
-        var folder = Dataset.HourPath(hour);
-        Durable.CreateDirectory(folder);
-        var name = MasterFile.FileName(partition, range);
-        var path = Path.Combine(folder, name);
-        var temp = Path.Combine(folder, "." + name + "." + Guid.NewGuid().ToString("N") + ".tmp");
-        long size;
-        try
-        {
-            size = await MasterParquet.WriteFileAsync(buffer, temp, _options.Compression, cancellationToken);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-
-        if (!Durable.TryPublish(temp, path))
-        {
-            // Same partition and range: the same records, already published (e.g. an earlier attempt whose folder
-            // fsync failed). The published file stays; files never change.
-            TryDelete(temp);
-            size = new FileInfo(path).Length;
-            _logger.LogWarning("{Path} was already published; kept it", path);
-        }
-
-        return (new MasterFile(path, hour, partition, range), size);
+        ReleaseBuffers(slot);
+        archive.Completed(_clock.GetTimestamp());
     }
 
     private void Commit(IConsumer<byte[]?, byte[]?> consumer, int partition, long next)
@@ -423,7 +347,6 @@ public sealed class Archiver : BackgroundService
     {
         // Files first: they are the proof. A scan error here stops the archiver rather than guessing a position.
         var files = Dataset.ListFiles();
-        var coverage = MasterDataset.Coverage(files);
         var committed = consumer.Committed(assigned, TimeSpan.FromSeconds(30))
             .ToDictionary(c => c.Partition.Value, c => c.Offset);
         var positions = new List<TopicPartitionOffset>(assigned.Count);
@@ -435,79 +358,74 @@ public sealed class Archiver : BackgroundService
                 Release(stale);
             }
 
-            var state = new PartitionState(p);
             var commit = committed.TryGetValue(p, out var c) && c.Value >= 0 ? c.Value : (long?)null;
-            Offset start;
-            if (!coverage.TryGetValue(p, out var proven))
-            {
-                start = commit ?? Offset.Unset;
-            }
-            else if (commit is { } cv && cv > proven.MaxLastOffset)
-            {
-                start = cv;
-            }
-            else
-            {
-                // The latest publication may be incomplete: re-read its range, write only its missing hours.
-                var range = new OffsetRange(proven.LatestFirstOffset, proven.MaxLastOffset);
-                var present = files.Where(f => f.Partition == p && f.Offsets.Covers(range)).Select(f => f.Hour).ToHashSet();
-                state.Repair = new RepairState(range, present);
-                start = range.First;
-            }
-
+            var archive = PartitionArchive.Resume(p, commit, files);
             _logger.LogInformation("partition {Partition} assigned: committed {Committed}, files prove up to {Proven}, resuming at {Start}{Repair}",
-                p, commit, proven?.MaxLastOffset, start, state.Repair is null ? string.Empty : " (re-checking the latest publication " + state.Repair.Range + ")");
-            _partitions[p] = state;
-            positions.Add(new TopicPartitionOffset(tp, start));
+                p, commit, ProvenThrough(files, p), archive.ResumeAt,
+                archive.Repairing is null ? string.Empty : " (re-checking the latest publication " + archive.Repairing + ")");
+            _partitions[p] = new Slot(archive);
+            positions.Add(new TopicPartitionOffset(tp, archive.ResumeAt is { } start ? new Offset(start) : Offset.Unset));
         }
 
+        _metrics.SetAssigned(_partitions.Keys);
         return positions;
     }
+
+    private static long? ProvenThrough(IReadOnlyList<MasterFile> files, int partition) =>
+        files.Where(f => f.Partition == partition).Select(f => (long?)f.Offsets.Last).Max();
 
     private void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartitionOffset> revoked)
     {
         foreach (var tpo in revoked)
         {
-            if (!_partitions.Remove(tpo.Partition.Value, out var state))
+            if (!_partitions.Remove(tpo.Partition.Value, out var slot))
             {
                 continue;
             }
 
-            if (!_crashed)
+            if (!_crashed && slot.Archive.Handover == Handover.PublishFirst)
             {
                 try
                 {
                     // The handler is synchronous and must not return before the files are in place, or the next owner
                     // could resume behind them. It runs on the archiver's own thread (no synchronization context).
-                    PublishPendingAsync(consumer, state, CancellationToken.None).GetAwaiter().GetResult();
+                    PublishPendingAsync(consumer, slot, CancellationToken.None).GetAwaiter().GetResult();
                 }
                 catch (Exception e)
                 {
-                    _logger.LogWarning("partition {Partition} revoked: publication failed, its next owner re-reads it: {Error}", state.Partition, e.Message);
+                    _logger.LogWarning("partition {Partition} revoked: publication failed, its next owner re-reads it: {Error}", slot.Archive.Partition, e.Message);
                 }
             }
 
-            Release(state);
+            Release(slot);
         }
+
+        _metrics.SetAssigned(_partitions.Keys);
     }
 
     private void Drop(List<TopicPartitionOffset> partitions, string why)
     {
         foreach (var tpo in partitions)
         {
-            if (_partitions.Remove(tpo.Partition.Value, out var state))
+            if (_partitions.Remove(tpo.Partition.Value, out var slot))
             {
-                _logger.LogWarning("partition {Partition} {Why}: dropped {Events} unpublished events; they will be read again", state.Partition, why, state.Events);
-                Release(state);
+                _logger.LogWarning("partition {Partition} {Why}: dropped {Events} unpublished events; they will be read again", slot.Archive.Partition, why, slot.Archive.Events);
+                Release(slot);
             }
         }
+
+        _metrics.SetAssigned(_partitions.Keys);
     }
 
-    private void Release(PartitionState state) => ResetBuffers(state);
-
-    private void ResetBuffers(PartitionState state)
+    private void Release(Slot slot)
     {
-        foreach (var buffer in state.Hours.Values)
+        ReleaseBuffers(slot);
+        slot.Archive.Clear();
+    }
+
+    private void ReleaseBuffers(Slot slot)
+    {
+        foreach (var buffer in slot.Buffers.Values)
         {
             _buffered -= buffer.Count;
             buffer.Clear();
@@ -517,53 +435,24 @@ public sealed class Archiver : BackgroundService
             }
         }
 
-        state.Hours.Clear();
-        state.Done.Clear();
-        state.TouchedDays.Clear();
-        state.Events = 0;
-        state.LastHour = null;
+        slot.Buffers.Clear();
+        slot.LastHour = null;
+        _metrics.SetBuffered(_buffered);
     }
 
     private MasterEventBuffer RentBuffer() => _pool.TryPop(out var buffer) ? buffer : new MasterEventBuffer(4096);
 
-    private static void TryDelete(string path)
+    private MasterEventBuffer RowsOf(int partition, HourKey hour) =>
+        _partitions.TryGetValue(partition, out var slot) && slot.Buffers.TryGetValue(hour, out var buffer)
+            ? buffer
+            : throw new InvalidOperationException($"partition {partition} has no rows buffered for {hour}");
+
+    /// <summary>A partition owned by this instance: its archive state machine and the rows it buffered, per hour.</summary>
+    private sealed class Slot(PartitionArchive archive)
     {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // A stale temporary file is harmless (readers ignore it) and the compactor removes it later.
-        }
-    }
+        public PartitionArchive Archive { get; } = archive;
 
-    private sealed record RepairState(OffsetRange Range, HashSet<HourKey> Present);
-
-    private sealed class PartitionState(int partition)
-    {
-        public int Partition { get; } = partition;
-
-        /// <summary>First offset of the open range (null when nothing was consumed since the last publication).</summary>
-        public long? First { get; set; }
-
-        public long Last { get; set; } = -1;
-
-        public long OpenedAt { get; set; }
-
-        public bool Uncommitted { get; set; }
-
-        public int Events { get; set; }
-
-        public RepairState? Repair { get; set; }
-
-        public SortedDictionary<HourKey, MasterEventBuffer> Hours { get; } = [];
-
-        /// <summary>Hours of the current publication already renamed into place (a retry skips them).</summary>
-        public HashSet<HourKey> Done { get; } = [];
-
-        /// <summary>Days of events skipped during a repair because their file exists (still marked changed).</summary>
-        public HashSet<DateOnly> TouchedDays { get; } = [];
+        public Dictionary<HourKey, MasterEventBuffer> Buffers { get; } = [];
 
         public (HourKey Hour, MasterEventBuffer Buffer)? LastHour { get; set; }
 
@@ -574,10 +463,10 @@ public sealed class Archiver : BackgroundService
                 return last.Buffer;
             }
 
-            if (!Hours.TryGetValue(hour, out var buffer))
+            if (!Buffers.TryGetValue(hour, out var buffer))
             {
                 buffer = owner.RentBuffer();
-                Hours[hour] = buffer;
+                Buffers[hour] = buffer;
             }
 
             LastHour = (hour, buffer);

@@ -24,7 +24,23 @@ public sealed class ArchiverMetrics : IDisposable
         Bytes = _meter.CreateCounter<long>("lambda.archive.bytes", "By", "Bytes of published files.");
         PublishFailures = _meter.CreateCounter<long>("lambda.archive.publish_failures", "{attempt}", "Publication attempts that failed (disk errors) and are retried.");
         PublishDuration = _meter.CreateHistogram<double>("lambda.archive.publish.duration", "s", "Time to write, fsync and rename one partition's files.");
+        _meter.CreateObservableGauge("lambda.archive.buffered_events", () => Interlocked.Read(ref _buffered), "{event}",
+            "Valid events read and not yet in published files (read again from the last commit if the process dies).");
+        _meter.CreateObservableGauge("lambda.archive.assigned_partitions", ObserveAssigned, "{partition}",
+            "Partitions of the events topic assigned to this instance: one sample of 1 per partition (tag partition).");
     }
+
+    private long _buffered;
+    private volatile int[] _assigned = [];
+
+    /// <summary>Sets the valid events buffered and not yet published (the archiver's work in flight).</summary>
+    public void SetBuffered(long events) => Interlocked.Exchange(ref _buffered, events);
+
+    /// <summary>Sets the partitions currently assigned to this instance.</summary>
+    public void SetAssigned(IEnumerable<int> partitions) => _assigned = [.. partitions.Order()];
+
+    private IEnumerable<Measurement<long>> ObserveAssigned() =>
+        _assigned.Select(p => new Measurement<long>(1, new KeyValuePair<string, object?>("partition", p)));
 
     /// <summary>Records read from Kafka.</summary>
     public Counter<long> EventsIn { get; }

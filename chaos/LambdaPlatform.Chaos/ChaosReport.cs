@@ -7,7 +7,12 @@ namespace LambdaPlatform.Chaos;
 /// <summary>The chaos report: a table for people and <c>artifacts/chaos.json</c> for machines.</summary>
 public static class ChaosReport
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
 
     /// <summary>Writes the table of <paramref name="results"/>.</summary>
     public static void WriteTable(IReadOnlyList<FaultResult> results, TextWriter output)
@@ -15,14 +20,16 @@ public static class ChaosReport
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(output);
         var width = Math.Max(5, results.Count == 0 ? 0 : results.Max(r => r.Fault.Length));
-        output.WriteLine($"{"fault".PadRight(width)}  {"injected",8}  {"events in",12}  {"in merged view",14}  {"lost",8}  {"duplicated",10}");
-        output.WriteLine(new string('-', width + 64));
+        output.WriteLine($"{"fault".PadRight(width)}  {"injected",8}  {"events in",12}  {"in merged view",14}  {"lost",8}  {"duplicated",10}  {"cells",9}  {"wrong",6}");
+        output.WriteLine(new string('-', width + 83));
         foreach (var r in results)
         {
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Fault.PadRight(width)}  {r.Injected,8:N0}  {r.EventsIn,12:N0}  {r.EventsInMergedView,14:N0}  {r.Lost,8:N0}  {r.Duplicated,10:N0}{(r.Clean ? string.Empty : "  <-- FAILED")}"));
+                $"{r.Fault.PadRight(width)}  {r.Injected,8:N0}  {r.EventsIn,12:N0}  {r.EventsInMergedView,14:N0}  {r.Lost,8:N0}  {r.Duplicated,10:N0}  {Optional(r.CellsCompared),9}  {Optional(r.CellsWrong),6}{(r.Clean ? string.Empty : "  <-- FAILED")}"));
         }
     }
+
+    private static string Optional(long? value) => value?.ToString("N0", CultureInfo.InvariantCulture) ?? "-";
 
     /// <summary>Writes <c>{"faults": [...]}</c> to <paramref name="path"/>.</summary>
     public static async Task WriteJsonAsync(IReadOnlyList<FaultResult> results, string path, CancellationToken cancellationToken = default)
@@ -34,12 +41,13 @@ public static class ChaosReport
             Directory.CreateDirectory(folder);
         }
 
-        var document = new Report([.. results.Select(r => new Row(r.Fault, r.Injected, r.EventsIn, r.EventsInMergedView, r.Lost, r.Duplicated))]);
+        var document = new Report([.. results.Select(r => new Row(r.Fault, r.Injected, r.EventsIn, r.EventsInMergedView, r.Lost, r.Duplicated, r.CellsCompared, r.CellsWrong, r.KillsOnWorkInFlight, r.DeadLettered))]);
         await using var stream = File.Create(path);
         await JsonSerializer.SerializeAsync(stream, document, Json, cancellationToken);
     }
 
     private sealed record Report([property: JsonPropertyName("faults")] IReadOnlyList<Row> Faults);
 
-    private sealed record Row(string Fault, int Injected, long EventsIn, long EventsInMergedView, long Lost, long Duplicated);
+    private sealed record Row(string Fault, int Injected, long EventsIn, long EventsInMergedView, long Lost, long Duplicated,
+        long? CellsCompared, long? CellsWrong, int? KillsOnWorkInFlight, long? DeadLettered);
 }

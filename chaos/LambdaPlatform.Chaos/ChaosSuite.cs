@@ -12,6 +12,8 @@ public static class ChaosSuite
         new ArchiverLagScenario(),
         new ClickHouseOutageScenario(),
         new ClickHouseOutageEmbeddedScenario(),
+        new ClickHouseBatchKillScenario(),
+        new ClockSkewScenario(),
         new DiskFullScenario(),
         new FuzzScenario(),
         new KafkaBrokerDownScenario(),

@@ -81,6 +81,9 @@ public sealed class SpeedConsumer : BackgroundService
             _positions.Remove(tp);
             _batch.RemoveAll(c => c.Partition == tp.Partition.Value);
         }
+
+        _metrics.Unassigned(partitions.Select(tp => tp.Partition.Value));
+        _metrics.SetBuffered(_batch.Count);
     }
 
     /// <inheritdoc />
@@ -109,6 +112,7 @@ public sealed class SpeedConsumer : BackgroundService
             })
             // Records of partitions this instance no longer owns are dropped, not flushed: the new owner reads
             // them again from the last commit, and (KIP-848) gets the partition only after this returns.
+            .SetPartitionsAssignedHandler((_, assigned) => _metrics.Assigned(assigned.Select(p => p.Partition.Value)))
             .SetPartitionsRevokedHandler((_, revoked) => Forget(revoked.Select(p => p.TopicPartition)))
             .SetPartitionsLostHandler((_, lost) => Forget(lost.Select(p => p.TopicPartition)))
             .Build();
@@ -146,6 +150,7 @@ public sealed class SpeedConsumer : BackgroundService
                     else if (decoder.TryDecode(value, out var decoded, out violation))
                     {
                         _batch.Add(new ConsumedEvent(decoded!, record.Partition.Value, record.Offset.Value));
+                        _metrics.SetBuffered(_batch.Count);
                         continue;
                     }
 
@@ -166,6 +171,7 @@ public sealed class SpeedConsumer : BackgroundService
         finally
         {
             consumer.Close();
+            _metrics.SetBuffered(0);
         }
     }
 
@@ -247,6 +253,7 @@ public sealed class SpeedConsumer : BackgroundService
         _health = new SpeedHealth(true, "consuming", visibleAt);
         batch.Clear();
         positions.Clear();
+        _metrics.SetBuffered(0);
     }
 
     /// <summary>Consume, riding out a failed fetch (connection dropped, request timed out): librdkafka fetches again from the same offset.</summary>

@@ -29,7 +29,40 @@ public sealed class SpeedMetrics : IDisposable
         Freshness = _meter.CreateHistogram<double>("lambda.speed.freshness", "s", "Event time to visible in ClickHouse, per event.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300, 3600] });
         _meter.CreateObservableGauge("lambda.speed.consumer_lag", ObserveLag, "{record}", "Records behind the partition's high watermark after the last flush.");
+        _meter.CreateObservableGauge("lambda.speed.buffered_events", () => Interlocked.Read(ref _buffered), "{event}",
+            "Valid events read and not yet flushed (read again from the last commit if the process dies).");
+        _meter.CreateObservableGauge("lambda.speed.assigned_partitions", ObserveAssigned, "{partition}",
+            "Partitions of the events topic assigned to this instance: one sample of 1 per partition (tag partition).");
     }
+
+    private long _buffered;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> _assigned = new();
+
+    /// <summary>Sets the valid events read and not yet flushed (the consumer's work in flight).</summary>
+    public void SetBuffered(long events) => Interlocked.Exchange(ref _buffered, events);
+
+    /// <summary>Partitions were assigned to this instance (incrementally or all at once).</summary>
+    public void Assigned(IEnumerable<int> partitions)
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        foreach (var p in partitions)
+        {
+            _assigned[p] = 0;
+        }
+    }
+
+    /// <summary>Partitions were revoked from or lost by this instance.</summary>
+    public void Unassigned(IEnumerable<int> partitions)
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        foreach (var p in partitions)
+        {
+            _assigned.TryRemove(p, out _);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveAssigned() =>
+        _assigned.Keys.Order().Select(p => new Measurement<long>(1, new KeyValuePair<string, object?>("partition", p)));
 
     /// <summary>Records read from Kafka.</summary>
     public Counter<long> EventsIn { get; }

@@ -9,6 +9,7 @@ public sealed class ArchiverLagTests(ITestOutputHelper output)
     public async Task ArchiverKilledMidDay_LosesNoServedEvent_BeforeDuringAndAfterABatchRun_AndTheNextRunIsExact()
     {
         var result = await ChaosAssert.RunCleanAsync(new ArchiverLagScenario(), output);
-        Assert.Equal(1, result.Injected);
+        Assert.Equal(1, result.Injected); // the SIGKILL landed (exit 137)
+        Assert.True(result.CellsCompared > 0);
     }
 }

@@ -14,9 +14,9 @@ public sealed class ChaosProducer : IDisposable
 {
     private readonly IProducer<byte[]?, byte[]?> _producer;
     private readonly string _topic;
-    private readonly Lock _lock = new();
-    private readonly List<(int Partition, long Offset)> _validOffsets = [];
+    private readonly OffsetSet _validOffsets = new();
     private long _failed;
+    private long _clientErrors;
     private long _rawDelivered;
     private string? _lastError;
 
@@ -27,8 +27,18 @@ public sealed class ChaosProducer : IDisposable
         _topic = topic;
         var config = KafkaDefaults.ProducerConfig(bootstrapServers);
         configure?.Invoke(config);
-        _producer = new ProducerBuilder<byte[]?, byte[]?>(config).Build();
+        _producer = new ProducerBuilder<byte[]?, byte[]?>(config)
+            .SetErrorHandler((_, e) =>
+            {
+                // Connection refused, all brokers down, request timed out…: the client saw the fault (it retries).
+                Interlocked.Increment(ref _clientErrors);
+                _lastError = e.Reason;
+            })
+            .Build();
     }
+
+    /// <summary>Errors the producer client reported (non-fatal ones are retried internally): how often a fault reached it.</summary>
+    public long ClientErrors => Interlocked.Read(ref _clientErrors);
 
     /// <summary>The exact answer so far.</summary>
     public ExpectedViews Expected { get; }
@@ -42,35 +52,36 @@ public sealed class ChaosProducer : IDisposable
     /// <summary>The last delivery error, if any.</summary>
     public string? LastError => _lastError;
 
-    /// <summary>(partition, offset) of every valid event delivered.</summary>
-    public IReadOnlyList<(int Partition, long Offset)> ValidOffsets
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return [.. _validOffsets];
-            }
-        }
-    }
+    /// <summary>(partition, offset) of every valid event delivered (a snapshot).</summary>
+    public OffsetSet ValidOffsets => _validOffsets.Snapshot();
 
     /// <summary>Sends a valid event; counted in <see cref="Expected"/> once acknowledged.</summary>
     public void Send(GeneratedEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        Produce(new Message<byte[]?, byte[]?> { Key = null, Value = e.Json }, report =>
+        Send(e.Json, EventFacts.Of(e));
+    }
+
+    /// <summary>Sends a valid event's JSON; <paramref name="facts"/> are counted in <see cref="Expected"/> once acknowledged.</summary>
+    public void Send(byte[] json, EventFacts facts)
+    {
+        Produce(new Message<byte[]?, byte[]?> { Key = null, Value = json }, report =>
         {
-            Expected.Add(e);
-            lock (_lock)
-            {
-                _validOffsets.Add((report.Partition.Value, report.Offset.Value));
-            }
+            Expected.Add(facts);
+            _validOffsets.Add(report.Partition.Value, report.Offset.Value);
         });
     }
 
     /// <summary>Sends raw bytes (not expected in any view).</summary>
-    public void SendRaw(byte[]? value, Headers? headers = null) =>
-        Produce(new Message<byte[]?, byte[]?> { Value = value, Headers = headers }, _ => Interlocked.Increment(ref _rawDelivered));
+    public void SendRaw(byte[]? value, Headers? headers = null) => SendRaw(value, headers, null);
+
+    /// <summary>Sends raw bytes (not expected in any view); <paramref name="delivered"/> gets where each landed.</summary>
+    public void SendRaw(byte[]? value, Headers? headers, Action<int, long>? delivered) =>
+        Produce(new Message<byte[]?, byte[]?> { Value = value, Headers = headers }, report =>
+        {
+            Interlocked.Increment(ref _rawDelivered);
+            delivered?.Invoke(report.Partition.Value, report.Offset.Value);
+        });
 
     private void Produce(Message<byte[]?, byte[]?> message, Action<DeliveryReport<byte[]?, byte[]?>> delivered)
     {

@@ -10,8 +10,8 @@ namespace LambdaPlatform.Chaos.Scenarios;
 /// <summary>
 /// The archiver down across a day's close while batch runs happen (Apache Pinot's retention bug): a split deployment
 /// (<c>lambda speed</c> and <c>lambda archive</c> processes, clickhouse-server, <c>lambda batch run --clickhouse</c>)
-/// receives a closed day's events in random time order; the archiver is SIGKILLed part-way. The merged views must
-/// hold every event at three moments — before a batch run, at every poll while one runs, and after it while the
+/// receives a closed day's events in random time order; the archiver is SIGKILLed part-way. Every cell of the merged
+/// views (every measure, both views, within the real-time bounds above W) must equal the exact answer at three moments — before a batch run, at every poll while one runs, and after it while the
 /// archive still lags (the run must report why W did not move) — and once the archiver is back and caught up, the
 /// next run moves W past the day and the merged views equal the exact answer from the batch side.
 /// </summary>
@@ -47,6 +47,7 @@ public sealed class ArchiverLagScenario : IChaosScenario
         var clock = Stopwatch.StartNew();
         var notes = new List<string>();
         var checks = 0;
+        long cellsChecked = 0;
         try
         {
             // A closed day (two days back), its events shuffled: a replay, a backfill, phones that were offline.
@@ -116,7 +117,7 @@ public sealed class ArchiverLagScenario : IChaosScenario
             }
 
             await ExpectExactAsync("after the batch run, the archive lagging");
-            notes.Add(string.Create(CultureInfo.InvariantCulture, $"W stayed at {watermark:yyyy-MM-dd HH:mm} through a batch run; every event served at {checks} checks"));
+            notes.Add(string.Create(CultureInfo.InvariantCulture, $"W stayed at {watermark:yyyy-MM-dd HH:mm} through a batch run; every cell within its bound at {checks} checks ({cellsChecked:N0} cells)"));
 
             // The archiver comes back and catches up; the next run moves W past the day and the answer is the batch's.
             archiver = LambdaProcess.Start("archiver", archiveArgs, Path.Combine(logs, "archiver.log"), environment);
@@ -143,11 +144,19 @@ public sealed class ArchiverLagScenario : IChaosScenario
             var sides = await MergedViewCheck.RowsAsync(serving.Client, "SELECT DISTINCT side FROM checkout_revenue", cancellationToken);
             var view = await MergedViewCheck.CompareAsync(serving.Client, expected, cancellationToken);
             var master = await MasterDatasetCheck.CompareAsync(data, producer.ValidOffsets, cancellationToken);
-            notes.Add(string.Create(CultureInfo.InvariantCulture, $"after the archiver caught up: W {watermark:yyyy-MM-dd HH:mm}, merged view answered by {string.Join("+", sides.Select(s => s[0]))}, {view.EventsInView:N0} events, lost {view.Lost}, duplicated {view.Duplicated}"));
-            notes.Add(string.Create(CultureInfo.InvariantCulture, $"master dataset: {master.Rows:N0} rows in {master.Files:N0} files, missing {master.Missing}, duplicated {master.Duplicated}"));
+            notes.Add(string.Create(CultureInfo.InvariantCulture, $"after the archiver caught up: W {watermark:yyyy-MM-dd HH:mm}, merged view answered by {string.Join("+", sides.Select(s => s[0]))}, {view.EventsInView:N0} events, lost {view.Lost}, duplicated {view.Duplicated}, {view.CellsCompared:N0} cells compared, {view.CellsWrong} wrong"));
+            notes.Add(string.Create(CultureInfo.InvariantCulture, $"master dataset: {master.Rows:N0} rows in {master.Files:N0} files (read directly), missing {master.Missing}, duplicated {master.Duplicated}, misplaced {master.Misplaced}"));
             notes.AddRange(view.Mismatches);
-            var error = sides.Count != 1 || sides[0][0] != "batch" ? "after the final run the closed day is not answered by the batch side alone" : null;
-            return new FaultResult(Fault, exit == 137 ? 1 : 0, expected.Events, view.EventsInView, view.Lost + master.Missing, view.Duplicated + master.Duplicated) { Notes = notes, Error = error };
+            notes.AddRange(master.Problems);
+            var error = sides.Count != 1 || sides[0][0] != "batch" ? "after the final run the closed day is not answered by the batch side alone"
+                : master.Misplaced > 0 ? $"{master.Misplaced} master dataset rows are not where their file's name and folder say" : null;
+            return new FaultResult(Fault, exit == 137 ? 1 : 0, expected.Events, view.EventsInView, view.Lost + master.Missing, view.Duplicated + master.Duplicated)
+            {
+                Notes = notes,
+                Error = error,
+                CellsCompared = cellsChecked + view.CellsCompared,
+                CellsWrong = view.CellsWrong,
+            };
         }
         finally
         {
@@ -159,9 +168,11 @@ public sealed class ArchiverLagScenario : IChaosScenario
         {
             var comparison = await MergedViewCheck.CompareAsync(serving.Client, expected, cancellationToken);
             checks++;
-            if (comparison.Lost != 0 || comparison.Duplicated != 0)
+            cellsChecked += comparison.CellsCompared;
+            if (!comparison.Exact)
             {
-                throw new InvalidOperationException($"{moment}: the merged views lost {comparison.Lost} and double counted {comparison.Duplicated} events: {string.Join("; ", comparison.Mismatches.Take(5))}");
+                throw new InvalidOperationException(
+                    $"{moment}: the merged views lost {comparison.Lost} and double counted {comparison.Duplicated} events, {comparison.CellsWrong} of {comparison.CellsCompared} cells wrong: {string.Join("; ", comparison.Mismatches.Take(5))}");
             }
         }
 

@@ -148,7 +148,12 @@ public sealed class ClickHouseOutageEmbeddedScenario : IChaosScenario
         notes.Add($"peak RSS of the whole test process (lambda up in-process): {peak / (1024 * 1024)} MiB");
 
         var comparison = await MergedViewCheck.CompareAsync(fault, expected, cancellationToken);
-        return OutageResult.From(Fault, expected, comparison, notes, violations);
+        if (fault.Refused == 0)
+        {
+            violations.Add("no write was refused: the fault did not reach the platform");
+        }
+
+        return OutageResult.From(Fault, fault.Refused, expected, comparison, notes, violations);
     }
 }
 

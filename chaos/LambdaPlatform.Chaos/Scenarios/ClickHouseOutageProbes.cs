@@ -267,11 +267,13 @@ internal sealed class CommittedOffsets : IDisposable
 /// <summary>Result figures shared by the outage scenarios.</summary>
 internal static class OutageResult
 {
-    /// <summary>The fault's row from the merged-view comparison.</summary>
-    public static FaultResult From(string fault, ExpectedViews expected, ViewComparison comparison, List<string> notes, List<string> violations) =>
-        new(fault, 1, expected.Events, comparison.EventsInView, comparison.Lost, comparison.Duplicated)
+    /// <summary>The fault's row from the merged-view comparison; <paramref name="injected"/> is what the platform measured of the fault (failed writes).</summary>
+    public static FaultResult From(string fault, long injected, ExpectedViews expected, ViewComparison comparison, List<string> notes, List<string> violations) =>
+        new(fault, (int)Math.Min(int.MaxValue, injected), expected.Events, comparison.EventsInView, comparison.Lost, comparison.Duplicated)
         {
             Notes = [.. notes, .. comparison.Mismatches.Select(m => "mismatch: " + m)],
             Error = violations.Count == 0 ? null : string.Join("; ", violations),
+            CellsCompared = comparison.CellsCompared,
+            CellsWrong = comparison.CellsWrong,
         };
 }

@@ -168,7 +168,12 @@ public sealed partial class ClickHouseOutageScenario : IChaosScenario
         await OutageProbes.WaitUntilAsync(() => Task.FromResult(committed.HighWatermarks() == CommittedOffsets.Total(committed.Read())), OutageProbes.Eventually,
             "speed layer committing every record after the outage", cancellationToken);
         await OutageProbes.WaitUntilAsync(async () => (await Health()).Status == 200, OutageProbes.Eventually, "/health answering 200 after the outage", cancellationToken);
-        notes.Add($"caught up {(DateTime.UtcNow - restartedAt).TotalSeconds:0.0} s after the restart; flush failures in total {await Metric("lambda_speed_flush_failures_total")}");
+        var flushFailures = await Metric("lambda_speed_flush_failures_total");
+        notes.Add($"caught up {(DateTime.UtcNow - restartedAt).TotalSeconds:0.0} s after the restart; flush failures in total {flushFailures} (the injected count: writes that failed)");
+        if (flushFailures <= 0)
+        {
+            violations.Add("no flush failed while the server was down: the fault did not reach the speed layer");
+        }
 
         log.WriteLine("caught up; comparing merged views");
         var comparison = await MergedViewCheck.CompareAsync(server.Client, expected, cancellationToken);
@@ -187,7 +192,7 @@ public sealed partial class ClickHouseOutageScenario : IChaosScenario
             violations.Add($"expected flush retries with backoff during a {outage.TotalSeconds:0} s outage, the log shows {delays.Count}");
         }
 
-        return OutageResult.From(Fault, expected, comparison, notes, violations);
+        return OutageResult.From(Fault, (long)flushFailures, expected, comparison, notes, violations);
     }
 
     /// <summary>The "retrying in" delays of the speed layer's warnings, in order.</summary>

@@ -152,8 +152,16 @@ public sealed class DiskFullScenario : IChaosScenario
             }
 
             var comparison = await MasterDatasetCheck.CompareAsync(master, producer.ValidOffsets, cancellationToken);
-            notes.Add($"master dataset: {comparison.Files} files, {comparison.Rows} rows, missing {comparison.Missing}, duplicated {comparison.Duplicated}");
-            return new FaultResult(Fault, 1, producer.ValidOffsets.Count, comparison.Rows - comparison.Duplicated, comparison.Missing, comparison.Duplicated)
+            notes.Add($"master dataset: {comparison.Files} files, {comparison.Rows} rows (read directly), missing {comparison.Missing}, duplicated {comparison.Duplicated}, misplaced {comparison.Misplaced}");
+            var publishFailures = failures;
+            notes.AddRange(comparison.Problems);
+            if (comparison.Misplaced > 0)
+            {
+                violations.Add($"{comparison.Misplaced} master dataset rows are not where their file's name and folder say");
+            }
+
+            // Injected: publication attempts that failed for want of space (each logged by the archiver).
+            return new FaultResult(Fault, publishFailures, producer.ValidOffsets.Count, comparison.Rows - comparison.Duplicated, comparison.Missing, comparison.Duplicated)
             {
                 Notes = notes,
                 Error = violations.Count == 0 ? null : string.Join("; ", violations),

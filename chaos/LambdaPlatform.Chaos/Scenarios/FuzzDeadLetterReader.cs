@@ -15,6 +15,7 @@ internal sealed class FuzzDeadLetterReader : IAsyncDisposable
     private readonly IConsumer<byte[]?, byte[]?> _consumer;
     private readonly Lock _lock = new();
     private readonly Dictionary<(int Partition, long Offset), int> _seen = [];
+    private readonly Dictionary<(int Partition, long Offset), string> _reasons = [];
     private readonly List<string> _problems = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
@@ -50,6 +51,15 @@ internal sealed class FuzzDeadLetterReader : IAsyncDisposable
         lock (_lock)
         {
             return new Dictionary<(int, long), int>(_seen);
+        }
+    }
+
+    /// <summary>The reason header of the last dead letter of each source (partition, offset).</summary>
+    public Dictionary<(int Partition, long Offset), string> Reasons()
+    {
+        lock (_lock)
+        {
+            return new Dictionary<(int, long), string>(_reasons);
         }
     }
 
@@ -132,6 +142,7 @@ internal sealed class FuzzDeadLetterReader : IAsyncDisposable
             lock (_lock)
             {
                 _seen[(partition, offset)] = _seen.GetValueOrDefault((partition, offset)) + 1;
+                _reasons[(partition, offset)] = reason ?? string.Empty;
             }
         }
     }

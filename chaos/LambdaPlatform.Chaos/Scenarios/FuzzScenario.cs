@@ -165,7 +165,13 @@ public sealed class FuzzScenario : IChaosScenario
                 dlq.LargestValue, dlq.Problems().Count, peakMiB, speed.HasExited, stopwatch.Elapsed);
             var lost = comparison.Lost + missing.Count + dlq.WithoutReason;
             var duplicated = comparison.Duplicated + twice;
-            return Result(hostile.Count, expected, comparison.EventsInView, lost, duplicated, notes) with { Error = error };
+            return Result(hostile.Count, expected, comparison.EventsInView, lost, duplicated, notes) with
+            {
+                Error = error,
+                CellsCompared = comparison.CellsCompared,
+                CellsWrong = comparison.CellsWrong,
+                DeadLettered = dlq.Records,
+            };
         }
         catch (Exception e) when (e is TimeoutException or KafkaException or InvalidOperationException or IOException)
         {

@@ -12,6 +12,13 @@ namespace LambdaPlatform.Chaos.Scenarios;
 /// means records may be read again, which the sinks absorb. Errors stop a few seconds before the traffic does, so
 /// the final commits go through.
 /// </summary>
+/// <remarks>
+/// The injected count is the requests that actually failed, measured with the broker's request tracking: each pushed
+/// error is answered to the next request of its type, so after each push the scenario notes how many requests of that
+/// type had arrived; replaying the pushes (and the final clear) against the tracked requests in order gives how many
+/// requests took an error. A request that raced in between a push and that reading is not counted (the count can only
+/// be low, never high).
+/// </remarks>
 public sealed class KafkaRequestErrorsScenario : IChaosScenario
 {
     private static readonly ErrorCode[] ProduceErrors =
@@ -52,6 +59,8 @@ public sealed class KafkaRequestErrorsScenario : IChaosScenario
         await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
 
         var pushed = new Dictionary<KafkaApiKey, int> { [KafkaApiKey.Produce] = 0, [KafkaApiKey.Fetch] = 0, [KafkaApiKey.OffsetCommit] = 0 };
+        var stacks = new RequestErrorLedger();
+        rig.Broker.StartRequestTracking();
         var delayed = 0;
         var until = rig.Elapsed + faultWindow;
         rig.Log("injecting request errors");
@@ -79,6 +88,8 @@ public sealed class KafkaRequestErrorsScenario : IChaosScenario
                     rig.Broker.PushRequestErrors(api, burst);
                 }
 
+                stacks.Pushed(api, burst.Length, rig.Broker.TrackedRequests());
+
                 pushed[api] += burst.Length;
             }
 
@@ -90,15 +101,71 @@ public sealed class KafkaRequestErrorsScenario : IChaosScenario
         rig.Broker.ClearRequestErrors(KafkaApiKey.Produce);
         rig.Broker.ClearRequestErrors(KafkaApiKey.Fetch);
         rig.Broker.ClearRequestErrors(KafkaApiKey.OffsetCommit);
-        var injected = pushed.Values.Sum();
+        stacks.Cleared([KafkaApiKey.Produce, KafkaApiKey.Fetch, KafkaApiKey.OffsetCommit], rig.Broker.TrackedRequests());
+        var failed = stacks.Failed(rig.Broker.TrackedRequests());
+        rig.Broker.StopRequestTracking();
+        var injected = failed.Values.Sum();
         rig.Log(FormattableString.Invariant(
-            $"stopped injecting: {injected} errors pushed (Produce {pushed[KafkaApiKey.Produce]}, Fetch {pushed[KafkaApiKey.Fetch]}, OffsetCommit {pushed[KafkaApiKey.OffsetCommit]}; {delayed} of them delayed)"));
+            $"stopped injecting: {pushed.Values.Sum()} errors pushed (Produce {pushed[KafkaApiKey.Produce]}, Fetch {pushed[KafkaApiKey.Fetch]}, OffsetCommit {pushed[KafkaApiKey.OffsetCommit]}; {delayed} of them delayed); requests that failed: {injected}"));
         await producing;
 
         var notes = new List<string>
         {
             FormattableString.Invariant($"errors pushed: Produce {pushed[KafkaApiKey.Produce]}, Fetch {pushed[KafkaApiKey.Fetch]}, OffsetCommit {pushed[KafkaApiKey.OffsetCommit]} ({delayed} answered late); cluster-wide ones still unused at the end were cleared"),
+            FormattableString.Invariant($"requests that failed (broker request tracking): Produce {failed[KafkaApiKey.Produce]}, Fetch {failed[KafkaApiKey.Fetch]}, OffsetCommit {failed[KafkaApiKey.OffsetCommit]}"),
         };
         return await rig.VerifyAsync(Fault, injected, notes, cancellationToken);
+    }
+}
+
+/// <summary>
+/// Which tracked requests took an injected error: per request type, a pool of pending errors that grows by each push
+/// (from the first request tracked after it) and empties at a clear; each later request of the type takes one.
+/// </summary>
+internal sealed class RequestErrorLedger
+{
+    private readonly List<(KafkaApiKey Api, int From, int Errors)> _events = [];
+
+    /// <summary><paramref name="errors"/> errors were pushed for <paramref name="api"/>; <paramref name="tracked"/> is read right after.</summary>
+    public void Pushed(KafkaApiKey api, int errors, IReadOnlyList<DevBrokerRequest> tracked) => _events.Add((api, tracked.Count(r => r.ApiKey == api), errors));
+
+    /// <summary>The pending errors of <paramref name="apis"/> were cleared; <paramref name="tracked"/> is read right after.</summary>
+    public void Cleared(IEnumerable<KafkaApiKey> apis, IReadOnlyList<DevBrokerRequest> tracked)
+    {
+        foreach (var api in apis)
+        {
+            _events.Add((api, tracked.Count(r => r.ApiKey == api), -1));
+        }
+    }
+
+    /// <summary>Requests that took an error, per type.</summary>
+    public Dictionary<KafkaApiKey, int> Failed(IReadOnlyList<DevBrokerRequest> tracked)
+    {
+        var failed = new Dictionary<KafkaApiKey, int>();
+        foreach (var api in _events.Select(e => e.Api).Distinct())
+        {
+            var events = _events.Where(e => e.Api == api).ToList();
+            var requests = tracked.Count(r => r.ApiKey == api);
+            var pool = 0;
+            var next = 0;
+            var count = 0;
+            for (var i = 0; i < requests; i++)
+            {
+                for (; next < events.Count && events[next].From <= i; next++)
+                {
+                    pool = events[next].Errors < 0 ? 0 : pool + events[next].Errors;
+                }
+
+                if (pool > 0)
+                {
+                    pool--;
+                    count++;
+                }
+            }
+
+            failed[api] = count;
+        }
+
+        return failed;
     }
 }

@@ -28,9 +28,10 @@ internal sealed class KafkaRig : IAsyncDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly List<LambdaProcess> _processes = [];
     private readonly HashSet<LambdaProcess> _stopped = [];
+    private readonly Dictionary<LambdaProcess, MetricsProbe> _probes = [];
     private long _sent;
 
-    private KafkaRig(ChaosSettings settings, string folder, TextWriter log, DevBroker broker, ServingServer serving)
+    private KafkaRig(ChaosSettings settings, string folder, TextWriter log, DevBroker broker, ServingServer serving, TimeSpan sessionTimeout)
     {
         Settings = settings;
         Folder = folder;
@@ -40,7 +41,11 @@ internal sealed class KafkaRig : IAsyncDisposable
         DataRoot = Path.Combine(folder, "data");
         Directory.CreateDirectory(DataRoot);
         Producer = new ChaosProducer(broker.BootstrapServers, new ExpectedViews());
+        SessionTimeout = sessionTimeout;
     }
+
+    /// <summary>How long the broker keeps a silent (SIGKILLed) member's partitions.</summary>
+    public TimeSpan SessionTimeout { get; }
 
     /// <summary>Sizes and seed.</summary>
     public ChaosSettings Settings { get; }
@@ -67,17 +72,23 @@ internal sealed class KafkaRig : IAsyncDisposable
     public TimeSpan Elapsed => _clock.Elapsed;
 
     /// <summary>Starts broker and ClickHouse server in <c>settings.Folder(name)</c>; the seed is logged first.</summary>
-    public static async Task<KafkaRig> StartAsync(ChaosSettings settings, string name, TextWriter log, CancellationToken cancellationToken)
+    /// <param name="settings">Sizes and seed.</param>
+    /// <param name="name">The scenario's folder name.</param>
+    /// <param name="log">Progress lines.</param>
+    /// <param name="cancellationToken">Stops the start.</param>
+    /// <param name="sessionTimeout">The groups' session timeout (default the dev broker's 10 s).</param>
+    public static async Task<KafkaRig> StartAsync(ChaosSettings settings, string name, TextWriter log, CancellationToken cancellationToken, TimeSpan? sessionTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(log);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {settings.Seed}, {settings.FaultEvents:N0} events, {Partitions} partitions"));
         var folder = settings.Folder(name);
-        var broker = ChaosBroker.Start(Partitions);
+        var timeout = sessionTimeout ?? new DevBrokerOptions().ConsumerGroupSessionTimeout;
+        var broker = ChaosBroker.Start(Partitions, sessionTimeout: timeout);
         try
         {
             var serving = await ServingServer.StartAsync(Path.Combine(folder, "clickhouse"), cancellationToken);
-            var rig = new KafkaRig(settings, folder, log, broker, serving);
+            var rig = new KafkaRig(settings, folder, log, broker, serving, timeout);
             rig.Log($"broker {broker.BootstrapServers}, clickhouse-server on port {serving.HttpPort}");
             return rig;
         }
@@ -88,28 +99,48 @@ internal sealed class KafkaRig : IAsyncDisposable
         }
     }
 
+    /// <summary>Warnings logged so far by every process the rig started (failed fetches, commits and connections they rode out).</summary>
+    public int Warnings() => _processes.Sum(p => File.Exists(p.LogPath) ? ReadLines(p.LogPath).Count(l => l.StartsWith("warn:", StringComparison.Ordinal)) : 0);
+
+    private static IEnumerable<string> ReadLines(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        while (reader.ReadLine() is { } line)
+        {
+            yield return line;
+        }
+    }
+
     /// <summary>Writes a progress line stamped with <see cref="Elapsed"/>.</summary>
     public void Log(string line) =>
         _log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{_clock.Elapsed.TotalSeconds,6:F1} s] {line}"));
 
-    /// <summary>Starts one more <c>lambda speed</c> process in group <c>speed</c>.</summary>
+    /// <summary>Starts one more <c>lambda speed --http</c> process in group <c>speed</c> (its metrics: <see cref="Probe"/>).</summary>
     public LambdaProcess StartSpeed(string name)
     {
-        var process = LambdaProcess.Start(name, ["speed", "--kafka", Broker.BootstrapServers, "--clickhouse", Serving.ConnectionString], Path.Combine(Folder, name + ".log"));
+        var port = OutageProbes.FreePort();
+        var process = LambdaProcess.Start(name, ["speed", "--kafka", Broker.BootstrapServers, "--clickhouse", Serving.ConnectionString, "--http", $"127.0.0.1:{port}"], Path.Combine(Folder, name + ".log"));
         _processes.Add(process);
+        _probes[process] = new MetricsProbe(port, "lambda_speed");
         Log($"started {name} (pid {process.Id})");
         return process;
     }
 
-    /// <summary>Starts one more <c>lambda archive</c> process (group <c>archive</c>) writing the master dataset under <see cref="DataRoot"/>.</summary>
+    /// <summary>Starts one more <c>lambda archive --http</c> process (group <c>archive</c>) writing the master dataset under <see cref="DataRoot"/>.</summary>
     public LambdaProcess StartArchiver(string name)
     {
         // Files are published (and offsets committed) 2 s after they open, so soon after the traffic stops.
-        var process = LambdaProcess.Start(name, ["archive", "--kafka", Broker.BootstrapServers, "--data", DataRoot, "--max-file-age", "2"], Path.Combine(Folder, name + ".log"));
+        var port = OutageProbes.FreePort();
+        var process = LambdaProcess.Start(name, ["archive", "--kafka", Broker.BootstrapServers, "--data", DataRoot, "--max-file-age", "2", "--http", $"127.0.0.1:{port}"], Path.Combine(Folder, name + ".log"));
         _processes.Add(process);
+        _probes[process] = new MetricsProbe(port, "lambda_archive");
         Log($"started {name} (pid {process.Id})");
         return process;
     }
+
+    /// <summary>The metrics of a process started by the rig (its assigned partitions and work in flight).</summary>
+    public MetricsProbe Probe(LambdaProcess process) => _probes[process];
 
     /// <summary>Stops a speed or archiver process with SIGTERM (a graceful leave: it closes its consumer), waiting for it to end.</summary>
     public async Task StopGracefullyAsync(LambdaProcess process, CancellationToken cancellationToken)
@@ -221,11 +252,11 @@ internal sealed class KafkaRig : IAsyncDisposable
         // the archiver must archive it once and the views must count its event once (dedupe by eventId). Any
         // other unacknowledged record is an error.
         var topic = await Task.Run(ReadTopic, cancellationToken);
-        var acknowledged = new HashSet<(int Partition, long Offset)>(Producer.ValidOffsets);
-        var acknowledgedIds = new HashSet<Guid>(acknowledged.Where(topic.ContainsKey).Select(k => topic[k]));
-        var copies = topic.Where(r => !acknowledged.Contains(r.Key) && acknowledgedIds.Contains(r.Value)).Select(r => r.Key).ToList();
-        var strangers = topic.Count - acknowledged.Count(topic.ContainsKey) - copies.Count;
-        var notInTopic = acknowledged.Count(k => !topic.ContainsKey(k));
+        var acknowledged = Producer.ValidOffsets;
+        var acknowledgedIds = new HashSet<Guid>(acknowledged.Positions().Where(topic.ContainsKey).Select(k => topic[k]));
+        var copies = topic.Where(r => !acknowledged.Contains(r.Key.Partition, r.Key.Offset) && acknowledgedIds.Contains(r.Value)).Select(r => r.Key).ToList();
+        var strangers = topic.Count - acknowledged.Positions().Count(topic.ContainsKey) - copies.Count;
+        var notInTopic = acknowledged.Positions().Count(k => !topic.ContainsKey(k));
         allNotes.Add(FormattableString.Invariant(
             $"kafka: {topic.Count:N0} records in {Topics.Events}: {acknowledged.Count:N0} acknowledged, {copies.Count:N0} extra copies of acknowledged events (the mock broker does not deduplicate idempotent retries), {strangers} others, {notInTopic} acknowledged but not in the topic"));
         if (strangers > 0 || notInTopic > 0)
@@ -233,15 +264,22 @@ internal sealed class KafkaRig : IAsyncDisposable
             error ??= FormattableString.Invariant($"the topic does not hold what was acknowledged: {strangers} unknown records, {notInTopic} acknowledged records missing");
         }
 
-        var master = await MasterDatasetCheck.CompareAsync(DataRoot, [.. acknowledged, .. copies], cancellationToken);
-        Log(string.Create(CultureInfo.InvariantCulture,
-            $"merged view: {view.EventsInView:N0} events, lost {view.Lost}, duplicated {view.Duplicated}; master dataset: {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}"));
-        allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"merged view: lost {view.Lost}, duplicated {view.Duplicated}"));
-        allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"master dataset: {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated} (of {acknowledged.Count + copies.Count:N0} records)"));
-        allNotes.AddRange(view.Mismatches);
-        if (master.Duplicated > 0 || master.Missing > 0)
+        var records = acknowledged.Snapshot();
+        foreach (var (p, o) in copies)
         {
-            allNotes.AddRange(await MasterDiagnosticsAsync([.. acknowledged, .. copies], cancellationToken));
+            records.Add(p, o);
+        }
+
+        var master = await MasterDatasetCheck.CompareAsync(DataRoot, records, cancellationToken);
+        Log(string.Create(CultureInfo.InvariantCulture,
+            $"merged views: {view.EventsInView:N0} events, lost {view.Lost}, duplicated {view.Duplicated}, {view.CellsWrong} of {view.CellsCompared:N0} cells wrong; master dataset: {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}, misplaced {master.Misplaced}"));
+        allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"merged views: lost {view.Lost}, duplicated {view.Duplicated}, {view.CellsCompared:N0} cells compared, {view.CellsWrong} wrong"));
+        allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"master dataset (every *.parquet read directly): {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}, misplaced {master.Misplaced}, superseded files {master.Superseded} (of {records.Count:N0} records)"));
+        allNotes.AddRange(view.Mismatches);
+        allNotes.AddRange(master.Problems);
+        if (master.Misplaced > 0)
+        {
+            error ??= FormattableString.Invariant($"{master.Misplaced} master dataset rows are not where their file's name and folder say");
         }
 
         allNotes.Add(string.Create(CultureInfo.InvariantCulture, $"wall time {_clock.Elapsed.TotalSeconds:F1} s"));
@@ -249,6 +287,8 @@ internal sealed class KafkaRig : IAsyncDisposable
         {
             Notes = allNotes,
             Error = error,
+            CellsCompared = view.CellsCompared,
+            CellsWrong = view.CellsWrong,
         };
     }
 
@@ -321,47 +361,6 @@ internal sealed class KafkaRig : IAsyncDisposable
         {
             return Guid.Empty;
         }
-    }
-
-    /// <summary>Which (partition, offset) rows are extra or missing, and in which files, for the log.</summary>
-    private async Task<List<string>> MasterDiagnosticsAsync(IEnumerable<(int Partition, long Offset)> records, CancellationToken cancellationToken)
-    {
-        var acknowledged = new HashSet<(int, long)>(records);
-        var where = new Dictionary<(int, long), List<string>>();
-        foreach (var file in new LambdaPlatform.Batch.Master.MasterDataset(DataRoot).ListFiles())
-        {
-            await using var reader = await Parquet.ParquetReader.CreateAsync(file.Path, cancellationToken: cancellationToken);
-            var partitionField = reader.Schema.FindDataField("kafkaPartition")!;
-            var offsetField = reader.Schema.FindDataField("kafkaOffset")!;
-            for (var g = 0; g < reader.RowGroupCount; g++)
-            {
-                using var group = reader.OpenRowGroupReader(g);
-                var n = checked((int)group.RowCount);
-                var partitions = new int[n];
-                var offsets = new long[n];
-                await group.ReadAsync<int>(partitionField, partitions, cancellationToken: cancellationToken);
-                await group.ReadAsync<long>(offsetField, offsets, cancellationToken: cancellationToken);
-                for (var i = 0; i < n; i++)
-                {
-                    if (!where.TryGetValue((partitions[i], offsets[i]), out var files))
-                    {
-                        where[(partitions[i], offsets[i])] = files = [];
-                    }
-
-                    files.Add(Path.GetRelativePath(DataRoot, file.Path));
-                }
-            }
-        }
-
-        var notes = new List<string>();
-        var twice = where.Where(w => w.Value.Count > 1).ToList();
-        var unacknowledged = where.Keys.Where(k => !acknowledged.Contains(k)).OrderBy(k => k).ToList();
-        var missing = acknowledged.Where(k => !where.ContainsKey(k)).OrderBy(k => k).ToList();
-        notes.Add(FormattableString.Invariant($"master diagnostics: {twice.Count} offsets in more than one row, {unacknowledged.Count} offsets not in the topic as valid records, {missing.Count} acknowledged offsets missing"));
-        notes.AddRange(twice.Take(5).Select(w => FormattableString.Invariant($"  [{w.Key.Item1}] @{w.Key.Item2} in {string.Join(", ", w.Value)}")));
-        notes.AddRange(unacknowledged.Take(5).Select(k => FormattableString.Invariant($"  [{k.Item1}] @{k.Item2} not a valid record of the topic, in {string.Join(", ", where[k])}")));
-        notes.AddRange(missing.Take(5).Select(k => FormattableString.Invariant($"  [{k.Item1}] @{k.Item2} missing")));
-        return notes;
     }
 
     private async Task WaitCaughtUpAsync(string group, string name, CancellationToken cancellationToken)

@@ -109,13 +109,13 @@ public static class SpeedCommand
         return command;
     }
 
-    private static bool IsHostPort(string value)
+    internal static bool IsHostPort(string value)
     {
         var colon = value.LastIndexOf(':');
         return colon > 0 && int.TryParse(value.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535;
     }
 
-    private static void MapHealth(WebApplication app) =>
+    internal static void MapHealth(WebApplication app) =>
         app.MapHealthChecks("/health", new HealthCheckOptions
         {
             ResponseWriter = async (context, report) =>

@@ -20,13 +20,20 @@ internal static class ChaosAssert
                 log.WriteLine(note);
             }
 
-            log.WriteLine($"{result.Fault}: injected {result.Injected}, events in {result.EventsIn}, in merged view {result.EventsInMergedView}, lost {result.Lost}, duplicated {result.Duplicated}");
+            log.WriteLine($"{result.Fault}: injected {result.Injected}, events in {result.EventsIn}, in merged view {result.EventsInMergedView}, lost {result.Lost}, duplicated {result.Duplicated}, cells compared {result.CellsCompared}, wrong {result.CellsWrong}, kills on work in flight {result.KillsOnWorkInFlight}, dead-lettered {result.DeadLettered}");
+            if (result.Error is not null)
+            {
+                log.WriteLine("ERROR: " + result.Error);
+            }
+
             Assert.Null(result.Error);
             Assert.True(result.Injected > 0, "the fault was never injected");
             Assert.True(result.EventsIn > 0, "no events went in");
             Assert.Equal(0, result.Lost);
             Assert.Equal(0, result.Duplicated);
             Assert.Equal(result.EventsIn, result.EventsInMergedView);
+            Assert.Equal(0, result.CellsWrong ?? 0);
+            Assert.True(result.Clean);
             return result;
         }
         finally

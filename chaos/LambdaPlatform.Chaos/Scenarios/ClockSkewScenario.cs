@@ -64,12 +64,12 @@ public sealed class ClockSkewScenario : IChaosScenario
         var notes = new List<string>();
         var errors = new List<string>();
 
-        // Each producer stamps its events with its own clock, spread over a few seconds of traffic.
+        // Each producer stamps its events with its own clock (events of its last half hour), over a few seconds of traffic.
         for (var i = 0; i < events; i++)
         {
             var pick = random.Next(shares);
             var (name, skew, _) = Producers.First(p => (pick -= p.Share) < 0);
-            var e = generator.Next(DateTime.UtcNow + skew);
+            var e = generator.Next(DateTime.UtcNow + skew - TimeSpan.FromMilliseconds(random.Next(1_800_000))); // events of the last half hour, by its clock
             perProducer[name] = perProducer.GetValueOrDefault(name) + 1;
             if (skew > TimeSpan.FromHours(1))
             {

@@ -215,15 +215,13 @@ public sealed class KillScenario : IChaosScenario
                 var before = await staging.TablesAsync(cancellationToken);
                 var started = Stopwatch.StartNew();
                 batch = LambdaProcess.Start("batch", batchArgs, Path.Combine(logs, "batch.log"), environment);
+                // The first moment a day of this run is mid-load after a random delay (computing, loading or REPLACE PARTITION).
+                var notBefore = TimeSpan.FromMilliseconds(random.Next(0, 2_500));
                 var work = WorkInFlight.Unknown("not started");
-                while (!batch.HasExited && started.Elapsed < TimeSpan.FromSeconds(90) && !(work = await staging.ReadAsync(before, cancellationToken)).Busy)
+                while (!batch.HasExited && started.Elapsed < TimeSpan.FromSeconds(90)
+                    && !((work = await staging.ReadAsync(before, cancellationToken)).Busy && started.Elapsed >= notBefore))
                 {
-                    await Task.Delay(50, cancellationToken);
-                }
-
-                if (work.Busy)
-                {
-                    await Task.Delay(random.Next(0, 1_500), cancellationToken); // compute, load or REPLACE PARTITION
+                    await Task.Delay(25, cancellationToken);
                 }
 
                 if (batch.HasExited)

@@ -1,6 +1,9 @@
 using System.Globalization;
+using System.IO.Hashing;
+using System.Text;
 using System.Text.Json;
 using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Schemas.Sketches;
 
 namespace LambdaPlatform.Chaos.Verification;
 
@@ -71,14 +74,16 @@ public readonly record struct CheckoutKey(DateTime Minute, string Store);
 /// <summary>The exact measures of one <c>activity_by_type</c> row.</summary>
 /// <param name="Events">count.</param>
 /// <param name="Users">distinct(userId).</param>
-public readonly record struct ActivityCells(long Events, long Users);
+/// <param name="UsersSketch">What a HyperLogLog of exactly these users answers (the real-time side's own error, see <see cref="MeasureBounds.WithinHyperLogLog"/>).</param>
+public readonly record struct ActivityCells(long Events, long Users, long UsersSketch);
 
 /// <summary>The exact measures of one <c>checkout_revenue</c> row.</summary>
 /// <param name="Orders">count.</param>
 /// <param name="Revenue">sum(payload.cartValue), exact (null when no value was a number).</param>
 /// <param name="Buyers">distinct(userId).</param>
 /// <param name="P99Cart">quantile(payload.cartValue, 0.99): the ⌈0.99·n⌉-th smallest number (null when none).</param>
-public readonly record struct CheckoutCells(long Orders, decimal? Revenue, long Buyers, double? P99Cart);
+/// <param name="BuyersSketch">What a HyperLogLog of exactly these buyers answers.</param>
+public readonly record struct CheckoutCells(long Orders, decimal? Revenue, long Buyers, double? P99Cart, long BuyersSketch);
 
 /// <summary>
 /// The exact answer, kept independently of the platform: every valid event Kafka acknowledged, aggregated into both
@@ -100,6 +105,9 @@ public sealed class ExpectedViews
     private readonly Dictionary<ActivityKey, (long Events, HashSet<string> Users)> _activity = [];
     private readonly Dictionary<CheckoutKey, (long Orders, decimal Revenue, int Values, HashSet<string> Buyers, List<double> Carts)> _checkout = [];
     private long _events;
+    private long _version;
+    private (long Version, IReadOnlyDictionary<ActivityKey, ActivityCells> Cells)? _activityCache;
+    private (long Version, IReadOnlyDictionary<CheckoutKey, CheckoutCells> Cells)? _checkoutCache;
 
     /// <summary>Creates an empty answer.</summary>
     /// <param name="trackEventIds">
@@ -136,6 +144,7 @@ public sealed class ExpectedViews
             }
 
             _events++;
+            _version++;
             var key = new ActivityKey(hour, e.EventType, e.Source);
             if (!_activity.TryGetValue(key, out var a))
             {
@@ -171,7 +180,14 @@ public sealed class ExpectedViews
     {
         lock (_lock)
         {
-            return _activity.ToDictionary(kv => kv.Key, kv => new ActivityCells(kv.Value.Events, kv.Value.Users.Count));
+            if (_activityCache is { } cached && cached.Version == _version)
+            {
+                return cached.Cells;
+            }
+
+            var cells = _activity.ToDictionary(kv => kv.Key, kv => new ActivityCells(kv.Value.Events, kv.Value.Users.Count, Sketch(kv.Value.Users)));
+            _activityCache = (_version, cells);
+            return cells;
         }
     }
 
@@ -180,11 +196,19 @@ public sealed class ExpectedViews
     {
         lock (_lock)
         {
-            return _checkout.ToDictionary(kv => kv.Key, kv => new CheckoutCells(
+            if (_checkoutCache is { } cached && cached.Version == _version)
+            {
+                return cached.Cells;
+            }
+
+            var cells = _checkout.ToDictionary(kv => kv.Key, kv => new CheckoutCells(
                 kv.Value.Orders,
                 kv.Value.Values == 0 ? null : kv.Value.Revenue,
                 kv.Value.Buyers.Count,
-                NearestRank(kv.Value.Carts, P99)));
+                NearestRank(kv.Value.Carts, P99),
+                Sketch(kv.Value.Buyers)));
+            _checkoutCache = (_version, cells);
+            return cells;
         }
     }
 
@@ -200,6 +224,22 @@ public sealed class ExpectedViews
         var sorted = values.Order().ToArray();
         var rank = Math.Max(1, (int)Math.Ceiling(q * sorted.Length)); // decimal: 0.99 × 100 is exactly 99
         return sorted[rank - 1];
+    }
+
+    /// <summary>
+    /// The estimate of a HyperLogLog (the real-time side's sketch type) fed exactly <paramref name="values"/>, hashed as the
+    /// platform hashes text (XXH64 of the UTF-8 bytes): what a correct real-time side answers for this set.
+    /// </summary>
+    public static long Sketch(IEnumerable<string> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var sketch = new HyperLogLog();
+        foreach (var value in values)
+        {
+            sketch.AddHash(XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(value)));
+        }
+
+        return (long)sketch.Estimate();
     }
 
     private static DateTime Truncate(DateTime t, long unit) => new(t.Ticks - (t.Ticks % unit), DateTimeKind.Utc);

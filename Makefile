@@ -13,7 +13,7 @@ export DOTNET_NOLOGO := 1
 
 TEST_PROJECTS := $(sort $(wildcard tests/*/*.Tests.csproj))
 
-.PHONY: all deps chdb clickhouse-server postgresql build test run bench chaos clean
+.PHONY: all deps chdb clickhouse-server postgresql build test run bench chaos soak clean
 
 all: build
 
@@ -65,10 +65,21 @@ run: build
 bench: deps
 	$(DOTNET) run -c Release --project bench/LambdaPlatform.Benchmarks -- artifacts/bench.json
 
-## chaos: the whole chaos suite — faults injected into real components, 1,000,000 events through kill -9s; prints a
-## table and writes artifacts/chaos.json (SEED=n repeats a run). `make test` runs the same suite at CI size.
+## chaos: the whole chaos suite — faults injected into real components, 1,000,000 events through kill -9s on work in
+## flight; every cell of the merged views and every master-dataset row checked; prints a table and writes
+## artifacts/chaos.json (SEED=n repeats a run, ONLY=text runs the faults whose name contains it). `make test` runs the
+## same suite at CI size.
 chaos: build
-	$(DOTNET) run --no-build -c $(CONFIGURATION) --project chaos/LambdaPlatform.Chaos -- $(if $(SEED),--seed $(SEED)) artifacts/chaos.json
+	$(DOTNET) run --no-build -c $(CONFIGURATION) --project chaos/LambdaPlatform.Chaos -- $(if $(SEED),--seed $(SEED)) $(if $(ONLY),--only "$(ONLY)") artifacts/chaos.json
+
+## soak (not in CI): SOAK_RATE events/s (default 20,000) for SOAK_MINUTES (default 30) through the whole platform;
+## checks speed and archiver memory flat, freshness p99 within SOAK_FRESHNESS seconds (default 5) in every minute,
+## end state exact; writes artifacts/soak.json. `SOAK_MINUTES=2 make soak` is a quick check that it works.
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 20000
+SOAK_FRESHNESS ?= 5
+soak: build
+	$(DOTNET) run --no-build -c $(CONFIGURATION) --project chaos/LambdaPlatform.Chaos -- soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) --freshness-p99 $(SOAK_FRESHNESS) $(if $(SEED),--seed $(SEED)) artifacts/soak.json
 
 clean:
 	$(DOTNET) clean LambdaPlatform.sln --verbosity quiet

@@ -6,7 +6,35 @@ var shortRun = new Option<bool>("--short") { Description = "The shorter suite CI
 var seedOption = new Option<int?>("--seed") { Description = "Seed of every random choice (default: random, printed)" };
 var only = new Option<string[]>("--only") { Description = "Run only faults whose name contains this text (repeatable)" };
 var output = new Argument<string>("report") { Description = "Where to write the JSON report", DefaultValueFactory = _ => "artifacts/chaos.json" };
-var root = new RootCommand("LambdaPlatform chaos suite: injects faults into real components and checks nothing is lost or double counted") { shortRun, seedOption, only, output };
+var minutes = new Option<double>("--minutes") { Description = "How long events flow (default 30)", DefaultValueFactory = _ => 30 };
+var rate = new Option<int>("--rate") { Description = "Events per second (default 20,000)", DefaultValueFactory = _ => 20_000 };
+var freshness = new Option<double>("--freshness-p99") { Description = "Bound on the speed layer's freshness p99 in every minute, in seconds (default 5)", DefaultValueFactory = _ => 5 };
+var soakSeed = new Option<int?>("--seed") { Description = "Seed of every random choice (default: random, printed)" };
+var soakReport = new Argument<string>("report") { Description = "Where to write the JSON report", DefaultValueFactory = _ => "artifacts/soak.json" };
+var soak = new Command("soak", "The soak: events through the whole platform for a long time; memory flat, freshness p99 held, end state exact") { minutes, rate, freshness, soakSeed, soakReport };
+soak.SetAction(async (result, cancellationToken) =>
+{
+    var settings = new LambdaPlatform.Chaos.Soak.SoakSettings
+    {
+        Duration = TimeSpan.FromMinutes(result.GetValue(minutes)),
+        Rate = result.GetValue(rate),
+        FreshnessP99Bound = TimeSpan.FromSeconds(result.GetValue(freshness)),
+    };
+    if (result.GetValue(soakSeed) is { } s)
+    {
+        settings = settings with { Seed = s };
+    }
+
+    if (settings.Duration <= TimeSpan.Zero || settings.Rate <= 0)
+    {
+        Console.Error.WriteLine("soak: --minutes and --rate must be positive");
+        return 2;
+    }
+
+    settings = settings with { BatchEvery = TimeSpan.FromSeconds(Math.Min(300, Math.Max(30, settings.Duration.TotalSeconds / 6))) };
+    return await LambdaPlatform.Chaos.Soak.SoakRun.RunAsync(settings, result.GetValue(soakReport)!, Console.Out, cancellationToken) ? 0 : 1;
+});
+var root = new RootCommand("LambdaPlatform chaos suite: injects faults into real components and checks nothing is lost or double counted") { shortRun, seedOption, only, output, soak };
 root.SetAction(async (result, cancellationToken) =>
 {
     var seed = result.GetValue(seedOption);

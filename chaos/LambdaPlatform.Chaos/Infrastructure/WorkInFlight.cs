@@ -18,7 +18,26 @@ public sealed record WorkInFlight(IReadOnlyList<int> Partitions, long Buffered, 
     /// <inheritdoc />
     public override string ToString() => Partitions.Count == 0 && Buffered == 0 && !Busy
         ? $"idle ({What})"
-        : string.Create(CultureInfo.InvariantCulture, $"partitions [{string.Join(',', Partitions)}], {Buffered:N0} in flight ({What})");
+        : string.Create(CultureInfo.InvariantCulture, $"partitions [{Ranges(Partitions)}], {Buffered:N0} in flight ({What})");
+
+    /// <summary>Partitions as ranges, e.g. <c>0-3,7</c>.</summary>
+    private static string Ranges(IReadOnlyList<int> partitions)
+    {
+        var parts = new List<string>();
+        for (var i = 0; i < partitions.Count; i++)
+        {
+            var j = i;
+            while (j + 1 < partitions.Count && partitions[j + 1] == partitions[j] + 1)
+            {
+                j++;
+            }
+
+            parts.Add(j == i ? partitions[i].ToString(CultureInfo.InvariantCulture) : string.Create(CultureInfo.InvariantCulture, $"{partitions[i]}-{partitions[j]}"));
+            i = j;
+        }
+
+        return string.Join(',', parts);
+    }
 }
 
 /// <summary>

@@ -158,18 +158,7 @@ public sealed class ClickHouseBatchKillScenario : IChaosScenario
 
         // The speed layer rode out the outages; a clean run makes every day exact and drops the leftovers.
         await WaitCaughtUpAsync();
-        await using (var final = LambdaProcess.Start("batch", ["batch", "run", "--data", data], Path.Combine(logs, "batch-final.log"), environment))
-        {
-            var exit = await final.WaitAsync(TimeSpan.FromMinutes(5), cancellationToken);
-            if (exit != 0)
-            {
-                throw new InvalidOperationException($"the final batch run failed (exit {exit}):\n{final.Tail()}");
-            }
-        }
-
-        var view = await MergedViewCheck.CompareAsync(serving.Client, expected, cancellationToken);
-        var master = await MasterDatasetCheck.CompareAsync(data, producer.ValidOffsets, cancellationToken);
-        var orphans = (await staging.TablesAsync(cancellationToken)).Count;
+        var (view, master, orphans) = await FinalCheck.RunAsync(serving, data, Path.Combine(logs, "batch-final.log"), environment, expected, producer.ValidOffsets, cancellationToken);
         var sides = (await MergedViewCheck.RowsAsync(serving.Client, "SELECT side, count() FROM checkout_revenue GROUP BY side ORDER BY side", cancellationToken)).Select(r => $"{r[0]} {r[1]} rows");
         notes.Add(string.Create(CultureInfo.InvariantCulture, $"after a clean run: {view.EventsInView:N0} events ({string.Join(", ", sides)} in checkout_revenue), lost {view.Lost}, duplicated {view.Duplicated}, {view.CellsWrong} of {view.CellsCompared:N0} cells wrong; {orphans} staging tables left"));
         notes.Add(string.Create(CultureInfo.InvariantCulture, $"master dataset: {master.Rows:N0} rows in {master.Files} files (read directly), missing {master.Missing}, duplicated {master.Duplicated}, misplaced {master.Misplaced}"));

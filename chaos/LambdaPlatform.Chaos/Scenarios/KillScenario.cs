@@ -142,16 +142,7 @@ public sealed class KillScenario : IChaosScenario
             }
 
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,6:F1}s caught up; the final batch run"));
-            batch = LambdaProcess.Start("batch", batchArgs, Path.Combine(logs, "batch.log"), environment);
-            var exit = await batch.WaitAsync(TimeSpan.FromMinutes(10), cancellationToken);
-            if (exit != 0)
-            {
-                throw new InvalidOperationException($"the final batch run failed (exit {exit}):\n{batch.Tail()}");
-            }
-
-            var view = await MergedViewCheck.CompareAsync(serving.Client, expected, cancellationToken);
-            var master = await MasterDatasetCheck.CompareAsync(data, producer.ValidOffsets, cancellationToken);
-            var orphans = (await staging.TablesAsync(cancellationToken)).Count;
+            var (view, master, orphans) = await FinalCheck.RunAsync(serving, data, Path.Combine(logs, "batch.log"), environment, expected, producer.ValidOffsets, cancellationToken);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {clock.Elapsed.TotalSeconds,6:F1}s checked"));
             var records = kills.Kills;
             List<string> notes =

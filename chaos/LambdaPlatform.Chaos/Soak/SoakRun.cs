@@ -61,7 +61,7 @@ public sealed record SoakSettings
 public static class SoakRun
 {
     private const int Partitions = 48;
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Runs the soak, writes <paramref name="reportPath"/>, and returns whether every check held.</summary>
     public static async Task<bool> RunAsync(SoakSettings settings, string reportPath, TextWriter log, CancellationToken cancellationToken)

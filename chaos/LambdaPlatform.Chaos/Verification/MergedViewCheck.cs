@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text;
 using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Schemas.Views.Measures;
 
 namespace LambdaPlatform.Chaos.Verification;
 
@@ -175,7 +175,7 @@ public static class MergedViewCheck
     }
 
     private static double? Number(string field) =>
-        field == "\\N" || field.Length == 0 ? null : double.Parse(field, NumberStyles.Float, CultureInfo.InvariantCulture);
+        field == ClickHouseText.Null || field.Length == 0 ? null : double.Parse(field, NumberStyles.Float, CultureInfo.InvariantCulture);
 
     private static string Fields(List<string[]> rows, int index) => rows.Count == 0 ? "no row" : string.Join(" + ", rows.Select(r => r[index]));
 
@@ -187,36 +187,8 @@ public static class MergedViewCheck
 
     private static DateTime Time(string unixSeconds) => DateTime.UnixEpoch.AddSeconds(long.Parse(unixSeconds, CultureInfo.InvariantCulture));
 
-    private static string Unescape(string field)
-    {
-        if (!field.Contains('\\', StringComparison.Ordinal) || field == "\\N")
-        {
-            return field;
-        }
-
-        var sb = new StringBuilder(field.Length);
-        for (var i = 0; i < field.Length; i++)
-        {
-            if (field[i] != '\\' || i + 1 == field.Length)
-            {
-                sb.Append(field[i]);
-                continue;
-            }
-
-            sb.Append(field[++i] switch
-            {
-                't' => '\t',
-                'n' => '\n',
-                'r' => '\r',
-                '0' => '\0',
-                'b' => '\b',
-                'f' => '\f',
-                var c => c,
-            });
-        }
-
-        return sb.ToString();
-    }
+    /// <summary>A TabSeparated field: <c>\N</c> (NULL) stays as it is, anything else is unescaped.</summary>
+    private static string Unescape(string field) => field == ClickHouseText.Null ? field : ClickHouseText.Unescape(field);
 
     /// <summary>Accumulates cell results.</summary>
     private sealed class Diff

@@ -13,12 +13,12 @@ export DOTNET_NOLOGO := 1
 
 TEST_PROJECTS := $(sort $(wildcard tests/*/*.Tests.csproj))
 
-.PHONY: all deps chdb clickhouse-server postgresql build test run bench chaos clean
+.PHONY: all deps chdb clickhouse-server postgresql prometheus build test run bench chaos clean
 
 all: build
 
-## deps: everything the tests and the embedded run need (chDB library, clickhouse-server, NuGet packages).
-deps: chdb clickhouse-server postgresql
+## deps: everything the tests and the embedded run need (chDB library, clickhouse-server, promtool, NuGet packages).
+deps: chdb clickhouse-server postgresql prometheus
 	$(DOTNET) restore LambdaPlatform.sln --verbosity quiet
 
 ## chdb: libchdb.so (ClickHouse as an in-process library) from its npm package, cached under $(CACHE).
@@ -49,6 +49,16 @@ postgresql:
 	  (apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y --no-install-recommends postgresql >/dev/null)); \
 	  service postgresql stop >/dev/null 2>&1 || true; }
+
+## prometheus: Debian's prometheus package for promtool, which checks and unit-tests the shipped alert rules
+## (ops/prometheus); the server it installs is not started.
+prometheus:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus (promtool)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  (apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y --no-install-recommends prometheus >/dev/null)); \
+	  service prometheus stop >/dev/null 2>&1 || true; }
 
 build: deps
 	$(DOTNET) build LambdaPlatform.sln -c $(CONFIGURATION) --no-restore --verbosity quiet -nologo

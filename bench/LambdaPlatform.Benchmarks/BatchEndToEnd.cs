@@ -197,6 +197,16 @@ internal sealed class BatchEndToEnd(ChDbClickHouse clickHouse, EventSchemaRegist
     /// </summary>
     private static string? Compare(List<ViewDayRow> platform, List<ViewDayRow> duck, string glob)
     {
+        // First the peer itself: quantile_disc must be the ⌈q·n⌉-th value, or it is not computing the view.
+        var explicitRank = DuckDbBatchPeer.ComputeWithRank(glob, DuckDbBatchPeer.NearestRank);
+        var peerRule = duck.Zip(explicitRank).Count(x => x.First.Bucket == x.Second.Bucket && x.First.Store == x.Second.Store && x.First.P99Cart.Equals(x.Second.P99Cart));
+        if (peerRule != duck.Count || explicitRank.Count != duck.Count)
+        {
+            var problem = $"DuckDB's quantile_disc gave the ⌈q·n⌉-th value in only {peerRule:N0} of {duck.Count:N0} rows: the peer does not compute the view's quantile";
+            Harness.Warn(problem);
+            return problem;
+        }
+
         var ours = platform.ToDictionary(r => (r.Bucket, r.Store));
         var theirs = duck.ToDictionary(r => (r.Bucket, r.Store));
         var missing = theirs.Keys.Count(k => !ours.ContainsKey(k));
@@ -243,7 +253,7 @@ internal sealed class BatchEndToEnd(ChDbClickHouse clickHouse, EventSchemaRegist
 
         if (missing == 0 && extra == 0 && orders + revenue + buyers + quantile == 0)
         {
-            Harness.Log($"check: the DuckDB peer's {duck.Count:N0} rows equal the platform's batch rows (count, sum, distinct, p99 per minute and store)");
+            Harness.Log($"check: the DuckDB peer's {duck.Count:N0} rows equal the platform's batch rows (count, sum, distinct, p99 per minute and store; DuckDB's p99 is the ⌈q·n⌉-th value in every row)");
             return null;
         }
 

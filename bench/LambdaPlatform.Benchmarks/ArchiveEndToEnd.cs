@@ -49,7 +49,7 @@ internal sealed class ArchiveEndToEnd(IClickHouse clickHouse, EventSchemaRegistr
             var stopwatch = Stopwatch.StartNew();
             await archiver.StartAsync(CancellationToken.None);
             await Harness.PollAsync(() => Task.FromResult(Interlocked.Read(ref read) >= topic.Count || archiver.EventsArchived >= topic.Count), Deadline,
-                $"the archiver reading {topic.Count:N0} records (read {Interlocked.Read(ref read):N0})");
+                () => $"the archiver reading {topic.Count:N0} records (read {Interlocked.Read(ref read):N0})");
             var allRead = stopwatch.Elapsed;
             await archiver.StopAsync(CancellationToken.None);
             var elapsed = stopwatch.Elapsed;

@@ -133,7 +133,7 @@ internal static class ClickHouseKafkaPeer
             }
 
             return seen.All(n => n >= count);
-        }, Deadline, $"the Kafka engine delivering {count:N0} events (raw and views: {string.Join(", ", seen)})", TimeSpan.FromMilliseconds(10));
+        }, Deadline, () => $"the Kafka engine delivering {count:N0} events (raw and views: {string.Join(", ", seen)})", TimeSpan.FromMilliseconds(10));
         var elapsed = stopwatch.Elapsed;
 
         var checkout = views.FirstOrDefault(v => v.Name == "checkout_revenue");

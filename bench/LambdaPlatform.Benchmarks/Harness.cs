@@ -31,14 +31,18 @@ internal static class Harness
     }
 
     /// <summary>Polls <paramref name="done"/> every <paramref name="interval"/> until it holds; throws <see cref="TimeoutException"/> naming <paramref name="what"/> after <paramref name="deadline"/>.</summary>
-    public static async Task PollAsync(Func<Task<bool>> done, TimeSpan deadline, string what, TimeSpan? interval = null)
+    public static Task PollAsync(Func<Task<bool>> done, TimeSpan deadline, string what, TimeSpan? interval = null) =>
+        PollAsync(done, deadline, () => what, interval);
+
+    /// <summary>As above; <paramref name="what"/> is asked only on a timeout (so it can report the progress made).</summary>
+    public static async Task PollAsync(Func<Task<bool>> done, TimeSpan deadline, Func<string> what, TimeSpan? interval = null)
     {
         var waited = Stopwatch.StartNew();
         while (!await done())
         {
             if (waited.Elapsed > deadline)
             {
-                throw new TimeoutException($"not within {deadline.TotalSeconds:0} s: {what}");
+                throw new TimeoutException($"not within {deadline.TotalSeconds:0} s: {what()}");
             }
 
             await Task.Delay(interval ?? TimeSpan.FromMilliseconds(5));

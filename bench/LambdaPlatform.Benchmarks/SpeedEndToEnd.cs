@@ -48,7 +48,7 @@ internal sealed class SpeedEndToEnd(IClickHouse clickHouse, EventSchemaRegistry 
             }
 
             await Harness.PollAsync(() => Task.FromResult(consumers.Sum(c => c.EventsFlushed) >= topic.Count), Deadline,
-                $"{instances} speed consumer(s) flushing {topic.Count:N0} events (flushed {consumers.Sum(c => c.EventsFlushed):N0})");
+                () => $"{instances} speed consumer(s) flushing {topic.Count:N0} events (flushed {consumers.Sum(c => c.EventsFlushed):N0})");
             var elapsed = stopwatch.Elapsed;
             foreach (var consumer in consumers)
             {

@@ -71,7 +71,12 @@ test: build
 run: build
 	./lambda up --demo
 
-## bench: benchmarks; prints a table and writes artifacts/bench.json.
+## bench: benchmarks; prints a table and writes artifacts/bench.json (~15-25 min on 2 cores; the first run also
+## generates a 4-day, 40M-event master dataset under $(CACHE)/bench). Sizes: LAMBDA_BENCH_REPEATS (3),
+## LAMBDA_BENCH_KAFKA_EVENTS (400000), LAMBDA_BENCH_KAFKA_PARTITIONS (8), LAMBDA_BENCH_BATCH_EVENTS (10000000 per day),
+## LAMBDA_BENCH_BATCH_DAYS (4), LAMBDA_BENCH_API_REQUESTS (2000), LAMBDA_BENCH_API_CLIENTS (1,16,64),
+## LAMBDA_BENCH_FRESHNESS_SECONDS (20); LAMBDA_BENCH_E2E_ONLY=1 skips the one-core BenchmarkDotNet figures and
+## LAMBDA_BENCH_ONLY=api,speed,peer,archive,freshness,batch,scaling runs only those parts.
 bench: deps
 	$(DOTNET) run -c Release --project bench/LambdaPlatform.Benchmarks -- artifacts/bench.json
 

@@ -1,49 +1,71 @@
 using System.CommandLine;
 using LambdaPlatform.Batch.Archive;
 using LambdaPlatform.Cli.Hosting;
+using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Hosting;
 using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Schemas.Views;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace LambdaPlatform.Cli.Commands;
 
-/// <summary><c>lambda archive --kafka ... --data ...</c>: the archiver alone, writing the Parquet master dataset from a Kafka cluster.</summary>
+/// <summary>
+/// <c>lambda archive [--config F] [--kafka ...] [--data ...]</c>: the archiver alone, writing the Parquet master dataset from a
+/// Kafka cluster. When a ClickHouse server is configured (<c>clickhouse.*</c>, <c>--clickhouse</c>), its progress is recorded
+/// there for every other process to read.
+/// </summary>
 public static class ArchiveCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Create(TextWriter stdout)
     {
-        var kafka = new Option<string>("--kafka") { Description = "Kafka bootstrap servers", Required = true };
-        var data = new Option<string>("--data") { Description = "Root folder of the master dataset (master/ is created under it)", Required = true };
-        var group = new Option<string>("--group") { Description = "Consumer group (instances in one group share partitions)", DefaultValueFactory = _ => "archive" };
-        var maxFileAge = new Option<double>("--max-file-age") { Description = "Seconds after which a partition's open file is published", DefaultValueFactory = _ => 15 };
-        var command = new Command("archive", "Run the archiver alone: events from Kafka into immutable Parquet files of the master dataset") { kafka, data, group, maxFileAge };
+        var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: kafka.bootstrapServers)" };
+        var data = new Option<string?>("--data") { Description = "Root folder of the master dataset, master/ is created under it (default: the config's data)" };
+        var group = new Option<string?>("--group") { Description = "Consumer group; instances in one group share partitions (default: archive.group, else archive)" };
+        var maxFileAge = new Option<double?>("--max-file-age") { Description = "Seconds after which a partition's open file is published (default: archive.maxFileAgeSeconds, else 15)" };
+        var clickHouse = new Option<string?>("--clickhouse") { Description = "ClickHouse server to record progress in (default: the config's clickhouse.*; without either, none)" };
+        var command = new Command("archive", "Run the archiver alone: events from Kafka into immutable Parquet files of the master dataset") { kafka, data, group, maxFileAge, clickHouse };
         command.SetAction(async (result, cancellationToken) =>
         {
-            var seconds = result.GetValue(maxFileAge);
+            var settings = CliSettings.Load(result);
+            var seconds = result.GetValue(maxFileAge) ?? settings.Archive.MaxFileAgeSeconds;
             if (!(seconds is > 0 and <= 86_400))
             {
                 throw new CliException($"--max-file-age must be between 0 and 86400 seconds, not {seconds}");
             }
 
+            var bootstrap = result.GetValue(kafka) ?? settings.Kafka.BootstrapServers
+                ?? throw new CliException("--kafka is required (or kafka.bootstrapServers in the configuration file, or LAMBDA_KAFKA__BOOTSTRAPSERVERS)");
+            var root = result.GetValue(data) ?? (settings.File is not null || Environment.GetEnvironmentVariable("LAMBDA_DATA") is not null ? settings.Data : null)
+                ?? throw new CliException("--data is required (or data in the configuration file)");
             var options = new ArchiverOptions
             {
-                BootstrapServers = result.GetValue(kafka)!,
-                RootPath = Path.GetFullPath(result.GetValue(data)!),
-                GroupId = result.GetValue(group)!,
+                BootstrapServers = bootstrap,
+                RootPath = Path.GetFullPath(root),
+                GroupId = result.GetValue(group) ?? settings.Archive.Group,
                 MaxFileAge = TimeSpan.FromSeconds(seconds),
             }.Validate();
             Directory.CreateDirectory(options.RootPath);
 
+            var server = CliSettings.Writer(settings, result.GetValue(clickHouse));
+            await using var progress = server is null ? null : new ServerClickHouse(server);
             var builder = Host.CreateApplicationBuilder();
-            builder.Services.AddSingleton(options);
-            builder.Services.AddSingleton(EventSchemaRegistry.LoadDefault());
-            builder.Services.AddSingleton<ArchiverMetrics>();
-            builder.Services.AddHostedService<Archiver>();
+            var schemas = EventSchemaRegistry.LoadDefault();
+            if (progress is not null)
+            {
+                builder.Services.AddLambdaCore(progress, [], schemas);
+            }
+            else
+            {
+                builder.Services.AddSingleton(schemas);
+            }
+
+            builder.Services.AddArchiver(options);
             using var host = builder.Build();
             var exit = WorkerExit.Watch(host.Services, "archiver");
-            await stdout.WriteLineAsync($"archiver consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {options.RootPath}; Ctrl-C stops");
+            await stdout.WriteLineAsync($"archiver consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {options.RootPath}"
+                + (server is null ? string.Empty : $"; progress into {server}") + "; Ctrl-C stops");
             await host.RunAsync(cancellationToken);
             exit.ThrowIfFailed();
             return 0;

@@ -445,14 +445,14 @@ public static class LambdaConfiguration
         /// <summary>A configuration path as written in messages: dots between sections, the known spelling.</summary>
         private static string Dotted(string key)
         {
-            var spec = Spec(key);
-            var name = spec is { } s && !s.Name.EndsWith('*') ? s.Name : key;
-            if (spec is { } wildcard && wildcard.Name.EndsWith('*'))
+            if (Spec(key) is { } spec && !spec.Name.EndsWith('*'))
             {
-                name = "jobs:schedules:" + key[(key.LastIndexOf(':') + 1)..];
+                return spec.Name.Replace(':', '.');
             }
 
-            return name.Replace(':', '.');
+            // Sections are lower-case names; the last part as written (a view name, or the unknown key itself).
+            var parts = key.Split(':');
+            return string.Join('.', parts[..^1].Select(p => p.ToLowerInvariant()).Append(parts[^1]));
         }
     }
 }

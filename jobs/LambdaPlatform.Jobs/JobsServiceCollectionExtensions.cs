@@ -15,6 +15,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace LambdaPlatform.Jobs;
 
@@ -106,8 +107,29 @@ public static class JobsServiceCollectionExtensions
             PrepareSchemaIfNecessary = true,
             QueuePollInterval = options.PollingInterval,
         };
-        return new(new PostgreSqlStorage(new NpgsqlConnectionFactory(options.PostgreSqlConnectionString!, postgres, null), postgres));
+
+        // Hangfire.PostgreSql creates its schema when the storage is made; instances starting together would race on
+        // CREATE SCHEMA (a unique-key error in one of them). A session-level advisory lock makes them take turns.
+        using var connection = new NpgsqlConnection(options.PostgreSqlConnectionString);
+        connection.Open();
+        using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({SchemaLockKey})", connection))
+        {
+            take.ExecuteNonQuery();
+        }
+
+        try
+        {
+            return new(new PostgreSqlStorage(new NpgsqlConnectionFactory(options.PostgreSqlConnectionString!, postgres, null), postgres));
+        }
+        finally
+        {
+            using var release = new NpgsqlCommand($"SELECT pg_advisory_unlock({SchemaLockKey})", connection);
+            release.ExecuteNonQuery();
+        }
     }
+
+    /// <summary>The advisory-lock key under which jobs hosts prepare Hangfire's PostgreSQL schema, one at a time.</summary>
+    private const long SchemaLockKey = 0x4C616D6264614A6F; // "LambdaJo"
 
     /// <summary>
     /// Hangfire's server with the same processes as its <c>BackgroundJobServer</c> (workers, delayed-job scheduler,

@@ -10,9 +10,9 @@ namespace LambdaPlatform.Serving.Views;
 public sealed record PipelineStateOptions
 {
     /// <summary>
-    /// How often the change markers and the speed layer's progress are read. Default 1 s. This is the staleness bound
-    /// of cached answers: a flush (or batch swap) whose marker is in ClickHouse is served by every API instance at most
-    /// this long plus one poll query later. 50 ms to 60 s.
+    /// How often the change markers and the speed layer's progress are read. Default 1 s; 50 ms to 60 s. Twice this is the
+    /// staleness bound of cached answers: every answer of every API instance includes each change whose marker was written
+    /// more than two intervals before (see <see cref="PipelineStateWatcher"/>).
     /// </summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -44,10 +44,13 @@ public sealed record PipelineStateOptions
 /// N instances behind a load balancer answer alike.
 /// </summary>
 /// <remarks>
-/// <para>Cache rule (<see cref="ChangedSince"/>): an answer whose query started at <c>t</c> may be served only while no
-/// marker overlapping its range was read by a poll that ended after <c>t</c>, and while the last poll succeeded less than
-/// three intervals ago. A marker is written after its change is durable; a poll that reads it ends after it was written;
-/// so an answer computed after that poll includes the change, and every older one is dropped by it.</para>
+/// <para>Cache rule (<see cref="ChangedSince"/>): an answer whose query started at <c>t</c> may be served only while (1) no
+/// marker overlapping its range was read by a poll that ended at or after <c>t</c>, and (2) the last successful poll
+/// started less than two intervals ago. Staleness bound: a change whose marker was written at <c>m</c> is in every answer
+/// served after <c>m</c> + 2 × <see cref="PipelineStateOptions.PollInterval"/>. Proof: by (2) such an answer comes from the
+/// cache only if a completed poll started after <c>m</c>; that poll read the marker (written after the change was durable),
+/// so by (1) the answer's query started after that poll ended, hence after <c>m</c>, and saw the change. A slow or failing
+/// poll turns the cache off instead of stretching the bound.</para>
 /// <para>Markers are followed by the server's clock (their <c>insertedAt</c>), re-reading a 5-second overlap and skipping
 /// ids already seen, so writers' clocks do not matter. Thread-safe.</para>
 /// </remarks>
@@ -64,7 +67,7 @@ public sealed class PipelineStateWatcher : BackgroundService
     private readonly Dictionary<ulong, DateTime> _seen = [];
     private readonly SemaphoreSlim _polling = new(1, 1);
     private DateTime? _cursor;
-    private long _lastPollEnded = long.MinValue;
+    private long _lastPollStarted = long.MinValue;
     private long _lastErrorLogged = long.MinValue;
     private volatile SpeedFreshness _speed = SpeedFreshness.Unknown;
 
@@ -83,13 +86,13 @@ public sealed class PipelineStateWatcher : BackgroundService
     /// <summary>The speed layer's progress as of the last successful poll.</summary>
     public SpeedFreshness Speed => _speed;
 
-    /// <summary>True while the last successful poll ended less than three poll intervals ago (the cache may be used).</summary>
+    /// <summary>True while the last successful poll started less than two poll intervals ago (the cache may be used).</summary>
     public bool IsCurrent
     {
         get
         {
-            var last = Interlocked.Read(ref _lastPollEnded);
-            return last != long.MinValue && _clock.GetElapsedTime(last) < 3 * _options.PollInterval;
+            var last = Interlocked.Read(ref _lastPollStarted);
+            return last != long.MinValue && _clock.GetElapsedTime(last) < 2 * _options.PollInterval;
         }
     }
 
@@ -100,7 +103,7 @@ public sealed class PipelineStateWatcher : BackgroundService
     /// <summary>
     /// True when an answer of buckets in [<paramref name="from"/>, <paramref name="to"/>) of <paramref name="view"/> whose query
     /// started at <paramref name="since"/> (a <see cref="TimeProvider.GetTimestamp"/> of this watcher's clock) may be stale:
-    /// a marker overlapping it was read after it started, or the pipeline state is not current.
+    /// a poll that ended after it started read a marker overlapping it, or the pipeline state is not current.
     /// </summary>
     public bool ChangedSince(string view, long since, DateTime from, DateTime to) =>
         !IsCurrent || (_changes.TryGetValue(view, out var changes) && changes.Overlaps(since, from, to));
@@ -112,9 +115,15 @@ public sealed class PipelineStateWatcher : BackgroundService
         await _polling.WaitAsync(cancellationToken);
         try
         {
-            var serverNow = await _store.ReadServerTimeAsync(cancellationToken);
-            var markers = await _store.ReadViewChangesAsync(_cursor ?? serverNow - Overlap, cancellationToken);
-            var speed = await _store.ReadSpeedProgressAsync(_options.SpeedGroup, cancellationToken);
+            // Before anything is read: every marker written before this instant is in what this poll reads.
+            var started = _clock.GetTimestamp();
+            var speedTask = _store.ReadSpeedProgressAsync(_options.SpeedGroup, cancellationToken);
+            var markersTask = ReadMarkersAsync(cancellationToken);
+            await Task.WhenAll(speedTask, markersTask);
+            var (serverNow, markers) = await markersTask;
+            var speed = await speedTask;
+
+            // After everything was read: a query that starts later sees every change whose marker this poll read.
             var ended = _clock.GetTimestamp();
             foreach (var marker in markers)
             {
@@ -131,12 +140,18 @@ public sealed class PipelineStateWatcher : BackgroundService
             }
 
             _speed = new SpeedFreshness(speed, speed.Select(p => p.NewestEventTime).Max());
-            Interlocked.Exchange(ref _lastPollEnded, ended);
+            Interlocked.Exchange(ref _lastPollStarted, started);
         }
         finally
         {
             _polling.Release();
         }
+    }
+
+    private async Task<(DateTime ServerNow, IReadOnlyList<ViewChangeMarker> Markers)> ReadMarkersAsync(CancellationToken cancellationToken)
+    {
+        var serverNow = await _store.ReadServerTimeAsync(cancellationToken);
+        return (serverNow, await _store.ReadViewChangesAsync(_cursor ?? serverNow - Overlap, cancellationToken));
     }
 
     /// <inheritdoc />

@@ -13,12 +13,12 @@ export DOTNET_NOLOGO := 1
 
 TEST_PROJECTS := $(sort $(wildcard tests/*/*.Tests.csproj))
 
-.PHONY: all deps chdb clickhouse-server postgresql build test run bench chaos clean
+.PHONY: all deps chdb clickhouse-server postgresql prometheus build test run bench chaos clean
 
 all: build
 
-## deps: everything the tests and the embedded run need (chDB library, clickhouse-server, NuGet packages).
-deps: chdb clickhouse-server postgresql
+## deps: everything the tests and the embedded run need (chDB library, clickhouse-server, promtool, NuGet packages).
+deps: chdb clickhouse-server postgresql prometheus
 	$(DOTNET) restore LambdaPlatform.sln --verbosity quiet
 
 ## chdb: libchdb.so (ClickHouse as an in-process library) from its npm package, cached under $(CACHE).
@@ -50,6 +50,16 @@ postgresql:
 	   (apt-get update -qq && apt-get install -y --no-install-recommends postgresql >/dev/null)); \
 	  service postgresql stop >/dev/null 2>&1 || true; }
 
+## prometheus: Debian's prometheus package for promtool, which checks and unit-tests the shipped alert rules
+## (ops/prometheus); the server it installs is not started.
+prometheus:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus (promtool)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  (apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y --no-install-recommends prometheus >/dev/null)); \
+	  service prometheus stop >/dev/null 2>&1 || true; }
+
 build: deps
 	$(DOTNET) build LambdaPlatform.sln -c $(CONFIGURATION) --no-restore --verbosity quiet -nologo
 
@@ -61,7 +71,12 @@ test: build
 run: build
 	./lambda up --demo
 
-## bench: benchmarks; prints a table and writes artifacts/bench.json.
+## bench: benchmarks; prints a table and writes artifacts/bench.json (~15-25 min on 2 cores; the first run also
+## generates a 4-day, 40M-event master dataset under $(CACHE)/bench). Sizes: LAMBDA_BENCH_REPEATS (3),
+## LAMBDA_BENCH_KAFKA_EVENTS (400000), LAMBDA_BENCH_KAFKA_PARTITIONS (8), LAMBDA_BENCH_BATCH_EVENTS (10000000 per day),
+## LAMBDA_BENCH_BATCH_DAYS (4), LAMBDA_BENCH_API_REQUESTS (2000), LAMBDA_BENCH_API_CLIENTS (1,16,64),
+## LAMBDA_BENCH_FRESHNESS_SECONDS (20); LAMBDA_BENCH_E2E_ONLY=1 skips the one-core BenchmarkDotNet figures and
+## LAMBDA_BENCH_ONLY=api,speed,peer,archive,freshness,batch,scaling runs only those parts.
 bench: deps
 	$(DOTNET) run -c Release --project bench/LambdaPlatform.Benchmarks -- artifacts/bench.json
 

@@ -14,40 +14,19 @@ using Microsoft.Extensions.Primitives;
 namespace LambdaPlatform.Benchmarks;
 
 /// <summary>
-/// The HTTP API over a day of 1-minute checkout buckets: cached and uncached GETs against the same SQL run
-/// directly on the host's ClickHouse. The platform host opens its own chDB, so this runs in a child process
-/// (the bench process keeps one chDB data path).
+/// The HTTP API over a day of 1-minute checkout buckets, at 1, 16 and 64 concurrent clients (<c>LAMBDA_BENCH_API_CLIENTS</c>):
+/// cached GETs (one URL, answered from the cache), uncached GETs (a new URL each, so every one reaches ClickHouse), and
+/// the API's SQL run directly on the host's ClickHouse at the same concurrency (the baseline: <c>direct.query…</c>). Names
+/// carry the level (<c>api.cached.c16.p99_ms</c>); one client has the plain names (<c>api.cached.p99_ms</c>). The platform
+/// host opens its own chDB, so this runs in a child process (the bench process keeps one chDB data path).
 /// </summary>
 internal static class ApiEndToEnd
 {
     public const string ChildFlag = "--api-child";
-    private const int Requests = 2_000;
     private const string Store = "berlin";
 
     /// <summary>Runs <see cref="ChildAsync"/> in a child process and returns its figures.</summary>
-    public static async Task<List<BenchFigure>> RunInChildAsync()
-    {
-        var output = Path.Combine(Path.GetTempPath(), "lambdaplatform-bench-api-" + Guid.NewGuid().ToString("N") + ".json");
-        var self = Environment.ProcessPath!;
-        var start = new ProcessStartInfo(self) { UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(ApiEndToEnd).Assembly.Location);
-        }
-
-        start.ArgumentList.Add(ChildFlag);
-        start.ArgumentList.Add(output);
-        using var child = Process.Start(start)!;
-        await child.WaitForExitAsync();
-        if (child.ExitCode != 0 || !File.Exists(output))
-        {
-            throw new InvalidOperationException($"the API benchmark child failed (exit {child.ExitCode})");
-        }
-
-        var figures = JsonSerializer.Deserialize<List<BenchFigure>>(await File.ReadAllTextAsync(output))!;
-        File.Delete(output);
-        return figures;
-    }
+    public static Task<List<BenchFigure>> RunInChildAsync() => Harness.RunChildAsync<List<BenchFigure>>([ChildFlag]);
 
     public static async Task<int> ChildAsync(string output)
     {
@@ -58,7 +37,7 @@ internal static class ApiEndToEnd
         {
             await using (var host = await PlatformHost.StartAsync(new UpOptions { DataDirectory = data, Http = $"127.0.0.1:{port}" }))
             {
-                figures = await MeasureAsync(host, port);
+                figures = await MeasureAsync(host, port, BenchSettings.FromEnvironment());
             }
 
             await File.WriteAllTextAsync(output, JsonSerializer.Serialize(figures));
@@ -66,17 +45,11 @@ internal static class ApiEndToEnd
         }
         finally
         {
-            try
-            {
-                Directory.Delete(data, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            Harness.DeleteFolder(data);
         }
     }
 
-    private static async Task<List<BenchFigure>> MeasureAsync(PlatformHost host, int port)
+    private static async Task<List<BenchFigure>> MeasureAsync(PlatformHost host, int port, BenchSettings settings)
     {
         var clickHouse = host.App.Services.GetRequiredService<IClickHouse>();
         var views = host.App.Services.GetRequiredService<IReadOnlyList<ViewDefinition>>();
@@ -104,9 +77,6 @@ internal static class ApiEndToEnd
             await GetAsync(http, Url(dayEnd.AddSeconds(-i - 1)));
         }
 
-        var cached = await TimeAllAsync(_ => GetAsync(http, Url(dayEnd)));
-        var uncached = await TimeAllAsync(i => GetAsync(http, Url(dayEnd.AddSeconds(i + 1))));
-
         var (query, _, problem) = ViewQuery.Parse(view, new QueryCollection(new Dictionary<string, StringValues>
         {
             ["store"] = Store, ["from"] = Iso(dayStart), ["to"] = Iso(dayEnd),
@@ -117,18 +87,30 @@ internal static class ApiEndToEnd
             await DirectAsync(clickHouse, sql);
         }
 
-        var direct = await TimeAllAsync(_ => DirectAsync(clickHouse, sql));
-
         var figures = new List<BenchFigure>();
-        var directP99 = new BenchFigure("direct.query.p99_ms", Harness.Percentile(direct.Ms, 0.99), "ms");
-        figures.Add(directP99);
-        figures.Add(new BenchFigure("direct.query.p50_ms", Harness.Percentile(direct.Ms, 0.50), "ms"));
-        foreach (var (name, run) in new[] { ("api.cached", cached), ("api.uncached", uncached) })
+        var requests = settings.ApiRequests;
+        var nextUncached = 0; // every uncached request of the run asks for a URL never asked before
+        foreach (var clients in settings.ApiClients)
         {
-            figures.Add(new BenchFigure(name + ".p99_ms", Harness.Percentile(run.Ms, 0.99), "ms").ComparedWith(directP99));
-            figures.Add(new BenchFigure(name + ".p50_ms", Harness.Percentile(run.Ms, 0.50), "ms"));
-            figures.Add(new BenchFigure(name + ".p999_ms", Harness.Percentile(run.Ms, 0.999), "ms"));
-            figures.Add(new BenchFigure(name + ".requests_per_s", run.PerSecond, "req/s"));
+            var level = clients == 1 ? string.Empty : $".c{clients}";
+            var cached = await TimeAllAsync(clients, requests, _ => GetAsync(http, Url(dayEnd)));
+            var first = nextUncached;
+            var uncached = await TimeAllAsync(clients, requests, i => GetAsync(http, Url(dayEnd.AddSeconds(first + i + 1))));
+            nextUncached += requests;
+            var direct = await TimeAllAsync(clients, requests, _ => DirectAsync(clickHouse, sql));
+
+            var directP99 = new BenchFigure($"direct.query{level}.p99_ms", Harness.Percentile(direct.Ms, 0.99), "ms");
+            figures.Add(directP99);
+            figures.Add(new BenchFigure($"direct.query{level}.p50_ms", Harness.Percentile(direct.Ms, 0.50), "ms"));
+            foreach (var (name, run) in new[] { ("api.cached", cached), ("api.uncached", uncached) })
+            {
+                figures.Add(new BenchFigure($"{name}{level}.p99_ms", Harness.Percentile(run.Ms, 0.99), "ms").ComparedWith(directP99));
+                figures.Add(new BenchFigure($"{name}{level}.p50_ms", Harness.Percentile(run.Ms, 0.50), "ms"));
+                figures.Add(new BenchFigure($"{name}{level}.p999_ms", Harness.Percentile(run.Ms, 0.999), "ms"));
+                figures.Add(new BenchFigure($"{name}{level}.requests_per_s", run.PerSecond, "req/s"));
+            }
+
+            Harness.Log($"API at {clients} client(s), {requests:N0} requests each: p99 cached {Harness.Percentile(cached.Ms, 0.99):0.00} ms, uncached {Harness.Percentile(uncached.Ms, 0.99):0.00} ms, direct {directP99.Value:0.00} ms");
         }
 
         return figures;
@@ -167,18 +149,23 @@ internal static class ApiEndToEnd
         await stream.CopyToAsync(Stream.Null);
     }
 
-    private static async Task<(List<double> Ms, double PerSecond)> TimeAllAsync(Func<int, Task> request)
+    /// <summary><paramref name="requests"/> calls made by <paramref name="clients"/> concurrent loops; the latency of each, and calls per second overall.</summary>
+    private static async Task<(double[] Ms, double PerSecond)> TimeAllAsync(int clients, int requests, Func<int, Task> request)
     {
-        var ms = new List<double>(Requests);
+        var ms = new double[requests];
+        var next = -1;
         var total = Stopwatch.StartNew();
-        for (var i = 0; i < Requests; i++)
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
         {
-            var started = Stopwatch.GetTimestamp();
-            await request(i);
-            ms.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        }
+            for (var i = Interlocked.Increment(ref next); i < requests; i = Interlocked.Increment(ref next))
+            {
+                var started = Stopwatch.GetTimestamp();
+                await request(i);
+                ms[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            }
+        }));
 
-        return (ms, Requests / total.Elapsed.TotalSeconds);
+        return (ms, requests / total.Elapsed.TotalSeconds);
     }
 
     private static string Iso(DateTime t) => t.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);

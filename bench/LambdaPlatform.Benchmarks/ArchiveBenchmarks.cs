@@ -5,10 +5,11 @@ using LambdaPlatform.Schemas.Events;
 namespace LambdaPlatform.Benchmarks;
 
 /// <summary>
-/// The archiver's write path on one core: append pre-decoded events to the column buffer and write one Parquet file
-/// of <see cref="Events"/> rows (the default file size) to memory. <see cref="WriteZstd"/> is the shipped codec
-/// (<c>archive.events_per_s</c>); the baseline is the same path with Snappy, Parquet.Net's fastest codec.
-/// <see cref="MeasureBytesPerEventAsync"/> gives <c>archive.bytes_per_event</c>.
+/// The archiver's encoder alone on one core: append pre-decoded events to the column buffer and write one Parquet file
+/// of <see cref="Events"/> rows (the default file size) to memory; no Kafka, no decoding, no disk, no fsync or rename
+/// (the whole archiver is <c>archive.events_per_s</c>, <see cref="ArchiveEndToEnd"/>). <see cref="WriteZstd"/> is the
+/// shipped codec (<c>archive.encode.events_per_s</c>); the baseline is the same path with Snappy, Parquet.Net's fastest
+/// codec (<c>archive.encode.snappy.events_per_s</c>). <see cref="MeasureBytesPerEventAsync"/> gives <c>archive.bytes_per_event</c>.
 /// </summary>
 [MemoryDiagnoser]
 public class ArchiveBenchmarks

@@ -84,6 +84,7 @@ public static class ServingApi
         ArgumentNullException.ThrowIfNull(routes);
         routes.MapSqlEndpoint();
         routes.ServiceProvider.GetRequiredService<ViewsEndpoints>().Map(routes);
+        routes.MapAccuracyEndpoint();
         routes.MapOpenApi();
         routes.MapScalarApiReference("/docs");
         MapHealth(routes);

@@ -278,6 +278,7 @@ public sealed class SpeedConsumer : BackgroundService
         }
 
         _metrics.Flushes.Add(1);
+        _metrics.Flushed(batch);
         Interlocked.Add(ref _eventsFlushed, batch.Count);
         _health = new SpeedHealth(true, "consuming", visibleAt);
         batch.Clear();

@@ -13,9 +13,14 @@ public sealed class SpeedMetrics : IDisposable
 
     private readonly Meter _meter;
 
+    private readonly TimeProvider _clock;
+
     /// <summary>Creates the instruments (through <paramref name="meterFactory"/> when given, so hosts can collect them).</summary>
-    public SpeedMetrics(IMeterFactory? meterFactory = null)
+    /// <param name="meterFactory">Creates the meter; null for a private one.</param>
+    /// <param name="clock">The clock the speed lag is measured against; default the system clock.</param>
+    public SpeedMetrics(IMeterFactory? meterFactory = null, TimeProvider? clock = null)
     {
+        _clock = clock ?? TimeProvider.System;
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         EventsIn = _meter.CreateCounter<long>("lambda.speed.events_in", "{event}", "Records read from the events topic.");
         Invalid = _meter.CreateCounter<long>("lambda.speed.invalid", "{event}", "Records rejected and sent to the dead-letter topic, by rule.");
@@ -29,6 +34,8 @@ public sealed class SpeedMetrics : IDisposable
         Freshness = _meter.CreateHistogram<double>("lambda.speed.freshness", "s", "Event time to visible in ClickHouse, per event.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300, 3600] });
         _meter.CreateObservableGauge("lambda.speed.consumer_lag", ObserveLag, "{record}", "Records behind the partition's high watermark after the last flush.");
+        _meter.CreateObservableGauge("lambda.speed.lag", ObserveSpeedLag, "s",
+            "Speed lag per partition: now minus the newest event time this instance has flushed from it (grows while nothing is flushed, also on a quiet partition).");
     }
 
     /// <summary>Records read from Kafka.</summary>
@@ -62,6 +69,24 @@ public sealed class SpeedMetrics : IDisposable
 
     /// <summary>Records the consumer lag of a partition (records behind its high watermark).</summary>
     public void SetLag(int partition, long records) => _lag[partition] = records;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, DateTime> _newestFlushed = new();
+
+    /// <summary>Records a durable flush: per partition, the newest event time flushed so far (for <c>lambda.speed.lag</c>).</summary>
+    public void Flushed(IReadOnlyList<ConsumedEvent> batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        foreach (var c in batch)
+        {
+            _newestFlushed.AddOrUpdate(c.Partition, c.Event.Timestamp, (_, newest) => c.Event.Timestamp > newest ? c.Event.Timestamp : newest);
+        }
+    }
+
+    private IEnumerable<Measurement<double>> ObserveSpeedLag()
+    {
+        var now = _clock.GetUtcNow().UtcDateTime;
+        return _newestFlushed.Select(kv => new Measurement<double>(Math.Max(0, (now - kv.Value).TotalSeconds), new KeyValuePair<string, object?>("partition", kv.Key)));
+    }
 
     private IEnumerable<Measurement<long>> ObserveLag() =>
         _lag.Select(kv => new Measurement<long>(kv.Value, new KeyValuePair<string, object?>("partition", kv.Key)));

@@ -14,6 +14,7 @@ public sealed class ApiKeyTests(SecuredPlatformFixture platform)
     {
         { "GET", "/v1/views" },
         { "GET", "/v1/views/checkout_revenue" },
+        { "GET", "/v1/views/checkout_revenue/accuracy" },
         { "POST", "/v1/sql" },
         { "GET", "/metrics" },
         { "GET", "/docs" },

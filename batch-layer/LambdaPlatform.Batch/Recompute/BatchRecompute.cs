@@ -17,7 +17,9 @@ namespace LambdaPlatform.Batch.Recompute;
 /// <param name="Duration">Wall time.</param>
 /// <param name="Watermark">The view's W after this day was loaded (moved past the day when it is closed and follows W), or null before any batch.</param>
 /// <param name="WatermarkHeld">Why W did not move over this day when it is not below W (the day is open, an earlier day is not below W yet, or the master dataset does not hold everything the real-time side counted for it); null when W moved or was already past.</param>
-public sealed record BatchDayResult(string View, DateOnly Day, long RowsIn, long RowsOut, TimeSpan Duration, DateTime? Watermark, string? WatermarkHeld = null);
+/// <param name="Accuracy">The accuracy report of the day's real-time rows, made when W moved over the day and the real-time side held rows of it (<see cref="AccuracyCheck"/>); else null.</param>
+public sealed record BatchDayResult(string View, DateOnly Day, long RowsIn, long RowsOut, TimeSpan Duration, DateTime? Watermark, string? WatermarkHeld = null,
+    AccuracyReport? Accuracy = null);
 
 /// <summary>Progress of a batch run: days done out of days planned.</summary>
 /// <param name="Done">Days finished.</param>
@@ -69,6 +71,7 @@ public sealed class BatchRecompute : IDisposable
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
     private readonly Dictionary<string, ViewSql> _views;
+    private readonly AccuracyCheck _accuracy;
     private readonly SemaphoreSlim _oneRunAtATime = new(1, 1);
 
     /// <summary>Creates the recompute.</summary>
@@ -91,6 +94,7 @@ public sealed class BatchRecompute : IDisposable
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _master = new LambdaPlatform.Batch.Master.MasterDataset(_options.DataRoot, _clock);
         _views = views.ToDictionary(v => v.Name, v => new ViewSql(v), StringComparer.Ordinal);
+        _accuracy = new AccuracyCheck(_store, _metrics.Accuracy, _clock, _logger);
     }
 
     /// <inheritdoc />
@@ -113,6 +117,7 @@ public sealed class BatchRecompute : IDisposable
         }
 
         await _oneRunAtATime.WaitAsync(cancellationToken);
+        string? outcome = BatchMetrics.Failed;
         try
         {
             // Read before any file is listed: the files a day is computed from hold at least this much.
@@ -136,9 +141,10 @@ public sealed class BatchRecompute : IDisposable
                 var result = await RunDayAsync(sql, d, cancellationToken);
                 var watermark = await _store.ReadWatermarkAsync(sql, cancellationToken);
                 var held = await WatermarkHeldAsync(sql, d, watermark, candidates[sql.View.Name], archived, cancellationToken);
+                AccuracyReport? accuracy = null;
                 if (held is null && d.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc).AddDays(1) > watermark)
                 {
-                    watermark = await AdvanceWatermarkAsync(sql, d, cancellationToken);
+                    (watermark, accuracy) = await AdvanceWatermarkAsync(sql, d, cancellationToken);
                 }
                 else if (held is not null)
                 {
@@ -148,7 +154,7 @@ public sealed class BatchRecompute : IDisposable
                 }
 
                 _metrics.Days.Add(1, new KeyValuePair<string, object?>("view", sql.View.Name));
-                result = result with { Watermark = watermark > DateTime.UnixEpoch ? watermark : null, WatermarkHeld = held?.Why };
+                result = result with { Watermark = watermark > DateTime.UnixEpoch ? watermark : null, WatermarkHeld = held?.Why, Accuracy = accuracy };
                 results.Add(result);
 
                 // Pipeline state every process can read: the run, and the day's change marker (cached answers of it are stale).
@@ -174,10 +180,21 @@ public sealed class BatchRecompute : IDisposable
                 }
             }
 
+            outcome = BatchMetrics.Ok;
             return results;
+        }
+        catch (OperationCanceledException)
+        {
+            outcome = null; // stopped, not failed
+            throw;
         }
         finally
         {
+            if (outcome is not null)
+            {
+                _metrics.RunFinished(view is null ? _views.Keys : [view], outcome, _clock.GetUtcNow());
+            }
+
             _oneRunAtATime.Release();
         }
     }
@@ -293,16 +310,20 @@ public sealed class BatchRecompute : IDisposable
         return new BatchDayResult(view.Name, day, rowsIn, rowsOut, elapsed, null);
     }
 
-    /// <summary>Sets W to the end of <paramref name="day"/> (its partition is loaded), then drops the real-time partition the batch now covers.</summary>
-    private async Task<DateTime> AdvanceWatermarkAsync(ViewSql sql, DateOnly day, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sets W to the end of <paramref name="day"/> (its partition is loaded), reports how far the day's real-time rows were
+    /// from the exact ones, then drops the real-time partition the batch now covers.
+    /// </summary>
+    private async Task<(DateTime Watermark, AccuracyReport? Accuracy)> AdvanceWatermarkAsync(ViewSql sql, DateOnly day, CancellationToken cancellationToken)
     {
         var watermark = day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc).AddDays(1);
         await _store.AdvanceWatermarkAsync(sql, watermark, _clock.GetUtcNow().UtcDateTime, cancellationToken);
         WatermarkMoved?.Invoke(sql.View.Name, watermark);
 
         // Retention, never before the batch covers it: real-time rows of a day wholly below W.
+        var accuracy = await _accuracy.ReportAsync(sql, day, cancellationToken);
         await _store.DropRealtimeDayAsync(sql, day, cancellationToken);
-        return watermark;
+        return (watermark, accuracy);
     }
 
     /// <summary>Called after a view's W moved (view, new W), e.g. to invalidate API caches.</summary>

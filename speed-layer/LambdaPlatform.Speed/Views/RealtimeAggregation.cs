@@ -178,9 +178,10 @@ public sealed class RealtimeAggregation
     public void Commit(AggregationResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
+        // Aggregate found none of them in the window, and nothing else adds to it in between.
         foreach (var id in result.NewIds)
         {
-            _dedupe.Add(id);
+            _dedupe.AddUnseen(id);
         }
     }
 

@@ -38,6 +38,10 @@ public sealed class CountMeasure(string name) : Measure(name, null)
     /// <inheritdoc />
     public override void WriteJson(Utf8JsonWriter writer, IReadOnlyList<string> fields) => WriteNumber(writer, Name, fields[0]);
 
+    /// <summary>Exact: any difference is out of bound; a side without a row counted 0 events.</summary>
+    public override MeasureComparison Compare(IReadOnlyList<string>? realtime, IReadOnlyList<string>? exact) =>
+        CompareNumbers(realtime?[0] ?? "0", exact?[0] ?? "0", bound: 0);
+
     private sealed class State : MeasureState
     {
         private ulong _count;

@@ -49,6 +49,10 @@ public sealed class DistinctMeasure(string name, FieldPath path) : Measure(name,
     /// <inheritdoc />
     public override void WriteJson(Utf8JsonWriter writer, IReadOnlyList<string> fields) => WriteNumber(writer, Name, fields[0]);
 
+    /// <summary>Out of bound beyond <see cref="RealtimeRelativeError"/>; a side without a row saw 0 distinct values.</summary>
+    public override MeasureComparison Compare(IReadOnlyList<string>? realtime, IReadOnlyList<string>? exact) =>
+        CompareNumbers(realtime?[0] ?? "0", exact?[0] ?? "0", RealtimeRelativeError);
+
     private sealed class State : MeasureState
     {
         private readonly HyperLogLog _hll = new();

@@ -11,17 +11,23 @@ namespace LambdaPlatform.Schemas.Views.Measures;
 public abstract class FoldMeasure : Measure
 {
     private readonly Func<double, double, double> _fold;
+    private readonly double _rounding;
 
     /// <summary>Creates the measure.</summary>
     /// <param name="name">Column name.</param>
     /// <param name="path">A field that may hold a number.</param>
     /// <param name="function">The SQL aggregate (also the kind's keyword): <c>sum</c>, <c>min</c> or <c>max</c>.</param>
     /// <param name="fold">The same operation in C#.</param>
-    private protected FoldMeasure(string name, FieldPath path, string function, Func<double, double, double> fold)
+    /// <param name="rounding">
+    /// Relative difference between the real-time and the exact value that is floating-point rounding, not an error: 0
+    /// for an operation whose result is one of its inputs (min, max).
+    /// </param>
+    private protected FoldMeasure(string name, FieldPath path, string function, Func<double, double, double> fold, double rounding = 0)
         : base(name, path)
     {
         Kind = function;
         _fold = fold;
+        _rounding = rounding;
     }
 
     /// <inheritdoc />
@@ -53,6 +59,10 @@ public abstract class FoldMeasure : Measure
 
     /// <inheritdoc />
     public override void WriteJson(Utf8JsonWriter writer, IReadOnlyList<string> fields) => WriteNumber(writer, Name, fields[0]);
+
+    /// <summary>Exact up to the rounding given at construction; a side without a row has no value (NULL).</summary>
+    public override MeasureComparison Compare(IReadOnlyList<string>? realtime, IReadOnlyList<string>? exact) =>
+        CompareNumbers(realtime?[0] ?? ClickHouseText.Null, exact?[0] ?? ClickHouseText.Null, _rounding);
 
     /// <summary>The syntax of a fold kind: <c>keyword(path)</c>, the path able to hold a number.</summary>
     private protected static MeasureSyntax FoldSyntax(string keyword, Func<string, FieldPath, Measure> create) =>

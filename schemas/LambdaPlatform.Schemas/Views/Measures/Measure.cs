@@ -108,8 +108,33 @@ public abstract class Measure
     /// <summary>Writes the measure's JSON property from its served columns' TabSeparated fields (in order).</summary>
     public abstract void WriteJson(Utf8JsonWriter writer, IReadOnlyList<string> fields);
 
+    /// <summary>
+    /// Compares the real-time value of one bucket (and dimension values) with the exact batch value, each given as its
+    /// <see cref="ServedColumns"/>' TabSeparated fields in order (as the real-time merge and <c>&lt;view&gt;_batch</c> give
+    /// them), or null for a side that has no row there (the kind's value over no events). Used by the accuracy report
+    /// a batch run writes before it drops a day's real-time rows.
+    /// </summary>
+    public abstract MeasureComparison Compare(IReadOnlyList<string>? realtime, IReadOnlyList<string>? exact);
+
     /// <summary>A ClickHouse number literal.</summary>
     protected static string Num(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Compares a one-number value of each side (TabSeparated fields; NULL and nan are "no value"): the relative error, out
+    /// of bound when it is over <paramref name="bound"/> (plus a hair for the rounding of the division itself).
+    /// </summary>
+    protected static MeasureComparison CompareNumbers(string realtime, string exact, double bound)
+    {
+        var error = (ClickHouseText.Number(realtime), ClickHouseText.Number(exact)) switch
+        {
+            (null, null) => 0,
+            (null, _) or (_, null) => 1,
+            ({ } r, { } e) when r.Equals(e) => 0,
+            (_, 0) => 1,
+            ({ } r, { } e) => Math.Abs(r - e) / Math.Abs(e),
+        };
+        return new MeasureComparison(error > bound * (1 + 1e-9), error);
+    }
 
     /// <summary>Writes a number field as JSON: null for NULL/nan, a whole number without a fraction.</summary>
     protected static void WriteNumber(Utf8JsonWriter writer, string name, string field)

@@ -83,6 +83,10 @@ public sealed class QuantileMeasure : Measure
     /// <inheritdoc />
     public override void WriteJson(Utf8JsonWriter writer, IReadOnlyList<string> fields) => WriteNumber(writer, Name, fields[0]);
 
+    /// <summary>Out of bound beyond <see cref="RealtimeRelativeError"/> of the nearest-rank value; a side without a row has none (NULL).</summary>
+    public override MeasureComparison Compare(IReadOnlyList<string>? realtime, IReadOnlyList<string>? exact) =>
+        CompareNumbers(realtime?[0] ?? ClickHouseText.Null, exact?[0] ?? ClickHouseText.Null, RealtimeRelativeError);
+
     /// <summary><see cref="NearestRank"/> in ClickHouse SQL, over the count expression <paramref name="n"/>.</summary>
     private string RankSql(string n) => $"toUInt64(greatest(1, ceil({Num(Q)} * {n} - {Num(RankSlack)})))";
 

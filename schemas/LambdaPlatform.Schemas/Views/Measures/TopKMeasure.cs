@@ -95,18 +95,59 @@ public sealed class TopKMeasure : Measure
     public override void WriteJson(Utf8JsonWriter writer, IReadOnlyList<string> fields)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        var items = ClickHouseText.Array(fields[0]);
-        var counts = ClickHouseText.Array(fields[1]);
         writer.WriteStartArray(Name);
-        for (var i = 0; i < items.Count && i < counts.Count; i++)
+        foreach (var (item, count) in Pairs(fields))
         {
             writer.WriteStartObject();
-            writer.WriteString("item", items[i]);
-            writer.WriteNumber("count", ulong.Parse(counts[i], CultureInfo.InvariantCulture));
+            writer.WriteString("item", item);
+            writer.WriteNumber("count", count);
             writer.WriteEndObject();
         }
 
         writer.WriteEndArray();
+    }
+
+    /// <summary>
+    /// Top-k misses: items of the exact top-k absent from the real-time top-k, and over the items on both, the sum of
+    /// their count differences. Never out of bound: Space-Saving is exact only while a bucket's values fit its counters.
+    /// </summary>
+    public override MeasureComparison Compare(IReadOnlyList<string>? realtime, IReadOnlyList<string>? exact)
+    {
+        var served = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        if (realtime is not null)
+        {
+            foreach (var (item, count) in Pairs(realtime))
+            {
+                served[item] = count;
+            }
+        }
+
+        var misses = 0;
+        ulong difference = 0;
+        foreach (var (item, count) in exact is null ? [] : Pairs(exact))
+        {
+            if (served.TryGetValue(item, out var other))
+            {
+                difference += count > other ? count - other : other - count;
+            }
+            else
+            {
+                misses++;
+            }
+        }
+
+        return new MeasureComparison(OutOfBound: false, RelativeError: null, misses, difference);
+    }
+
+    /// <summary>The (item, count) pairs of the served columns' fields.</summary>
+    private static IEnumerable<(string Item, ulong Count)> Pairs(IReadOnlyList<string> fields)
+    {
+        var items = ClickHouseText.Array(fields[0]);
+        var counts = ClickHouseText.Array(fields[1]);
+        for (var i = 0; i < items.Count && i < counts.Count; i++)
+        {
+            yield return (items[i], ulong.Parse(counts[i], CultureInfo.InvariantCulture));
+        }
     }
 
     /// <summary>The k (item, count) pairs with the largest counts, ties by item: the order of <see cref="SpaceSaving.Top"/>.</summary>

@@ -52,7 +52,8 @@ public sealed record PipelineStateOptions
 /// so by (1) the answer's query started after that poll ended, hence after <c>m</c>, and saw the change. A slow or failing
 /// poll turns the cache off instead of stretching the bound.</para>
 /// <para>Markers are followed by the server's clock (their <c>insertedAt</c>), re-reading a 5-second overlap and skipping
-/// ids already seen, so writers' clocks do not matter. Thread-safe.</para>
+/// ids already seen, so writers' clocks do not matter. Markers written in this same process (<see cref="LocalViewChanges"/>)
+/// count at once, as an optimisation on top. Thread-safe.</para>
 /// </remarks>
 public sealed class PipelineStateWatcher : BackgroundService
 {
@@ -70,6 +71,7 @@ public sealed class PipelineStateWatcher : BackgroundService
     private long _lastPollStarted = long.MinValue;
     private long _lastErrorLogged = long.MinValue;
     private volatile SpeedFreshness _speed = SpeedFreshness.Unknown;
+    private readonly IDisposable _local;
 
     /// <summary>Creates the watcher; it polls once started as a hosted service (or when <see cref="PollAsync"/> is called).</summary>
     public PipelineStateWatcher(IClickHouse clickHouse, PipelineStateOptions options, TimeProvider clock, ILogger<PipelineStateWatcher> logger)
@@ -78,6 +80,16 @@ public sealed class PipelineStateWatcher : BackgroundService
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
         _clock = clock ?? throw new ArgumentNullException(nameof(clock));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+
+        // Markers written in this process count at once: read-your-writes for `lambda up` and POST /v1/batch/run.
+        _local = LocalViewChanges.Subscribe(changes =>
+        {
+            var now = _clock.GetTimestamp();
+            foreach (var change in changes)
+            {
+                _changes.GetOrAdd(change.View, _ => new ViewChanges()).Add(now, change.FromBucket, change.ToBucket);
+            }
+        });
     }
 
     /// <summary>The settings.</summary>
@@ -180,6 +192,7 @@ public sealed class PipelineStateWatcher : BackgroundService
     /// <inheritdoc />
     public override void Dispose()
     {
+        _local.Dispose();
         _polling.Dispose();
         base.Dispose();
     }

@@ -7,6 +7,7 @@ using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Validation;
 using LambdaPlatform.Dev.Kafka;
+using LambdaPlatform.Hosting.Configuration;
 
 namespace LambdaPlatform.Cli;
 
@@ -34,7 +35,10 @@ public static class LambdaCli
             SpeedCommand.Create(stdout),
             ArchiveCommand.Create(stdout),
             BatchCommand.Create(stdout, stderr),
+            ServeCommand.Create(stdout),
+            ConfigCommand.Create(stdout),
         };
+        root.Options.Add(CliSettings.ConfigOption);
 
         var parsed = root.Parse(args);
         if (FirstProblem(parsed) is { } problem)
@@ -58,7 +62,7 @@ public static class LambdaCli
         catch (Exception e) when (OneLine(e) is { } message)
         {
             await stderr.WriteLineAsync("lambda: " + message);
-            return e is CliException or SchemaLoadException or ArgumentException ? UsageError : Failure;
+            return e is CliException or SchemaLoadException or ArgumentException or ConfigurationFileException ? UsageError : Failure;
         }
     }
 
@@ -66,7 +70,7 @@ public static class LambdaCli
     private static string? OneLine(Exception e) => e switch
     {
         OperationCanceledException => "cancelled",
-        CliException or SchemaLoadException or ServiceFailedException => e.Message,
+        CliException or SchemaLoadException or ServiceFailedException or ConfigurationFileException => e.Message,
         ArgumentException a => WithoutParameter(a),
         ClickHouseException ch => ch.ErrorCode is { } code ? $"ClickHouse error {code}: {FirstLine(ch.Message)}" : FirstLine(ch.Message),
         KafkaException k => $"Kafka error: {k.Error.Reason}",
@@ -132,6 +136,7 @@ public static class LambdaCli
         "--views" => File.Exists(text) ? $"{Path.GetFullPath(text)} is a file, not a folder of view definitions" : Directory.Exists(text) ? null : $"{Path.GetFullPath(text)} does not exist",
         "--data" => File.Exists(text) ? $"{Path.GetFullPath(text)} is a file, not a data folder" : null,
         "--group" => string.IsNullOrWhiteSpace(text) ? "a consumer group name must not be empty" : null,
+        "--config" => Directory.Exists(text) ? $"{Path.GetFullPath(text)} is a folder, not a configuration file" : File.Exists(text) ? null : $"{Path.GetFullPath(text)} does not exist",
         _ => null,
     };
 

@@ -152,7 +152,7 @@ public sealed record JobsOptions
     /// Parses a cron expression the way Hangfire does: five fields (minute hour day month weekday), or six with
     /// seconds first. Throws <see cref="ArgumentException"/> naming <paramref name="setting"/> when invalid.
     /// </summary>
-    internal static CronExpression CheckCron(string? cron, string setting, string parameterName)
+    public static CronExpression CheckCron(string? cron, string setting, string parameterName)
     {
         if (string.IsNullOrWhiteSpace(cron))
         {

@@ -15,6 +15,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace LambdaPlatform.Jobs;
 
@@ -24,14 +25,14 @@ public static class JobsServiceCollectionExtensions
     /// <summary>
     /// Registers Hangfire with the storage of <paramref name="options"/>, a Hangfire server whose recurring-job
     /// scheduler reads the container's <see cref="TimeProvider"/>, the job classes (<see cref="BatchRecomputeJob"/>,
-    /// <see cref="MasterCompactionJob"/>), and a start-up step that registers the recurring jobs (removing those of
+    /// <see cref="MasterCompactionJob"/>, <see cref="PipelineStateRetentionJob"/>), and a start-up step that registers the recurring jobs (removing those of
     /// views that no longer exist).
     /// </summary>
     /// <remarks>
     /// <para>The container must hold an <see cref="IClickHouse"/> (batch engine and serving) and the views as
     /// <see cref="IReadOnlyList{T}"/> of <see cref="ViewDefinition"/>; a <see cref="TimeProvider"/> is optional
     /// (default <see cref="TimeProvider.System"/>). A <see cref="BatchRecompute"/> already registered is used as it is
-    /// (e.g. with <see cref="BatchRecompute.WatermarkMoved"/> wired to the API cache); otherwise one is created from
+    /// (e.g. one whose batch engine differs from the serving ClickHouse); otherwise one is created from
     /// <paramref name="batch"/>. Every batch run of the process goes through that one instance.</para>
     /// <para>Hangfire's job storage and activator are taken from the container, not from Hangfire's static
     /// <c>JobStorage.Current</c>, so several hosts may live in one process one after another (tests).</para>
@@ -61,6 +62,7 @@ public static class JobsServiceCollectionExtensions
         services.TryAddSingleton(sp => new MasterDataset(sp.GetRequiredService<BatchOptions>().DataRoot, sp.GetRequiredService<TimeProvider>()));
         services.AddTransient<BatchRecomputeJob>();
         services.AddTransient<MasterCompactionJob>();
+        services.AddTransient<PipelineStateRetentionJob>();
 
         // Registered before AddHangfire, whose TryAdd calls then keep these instead of Hangfire's static defaults.
         services.AddSingleton<JobStorage>(sp =>
@@ -105,8 +107,29 @@ public static class JobsServiceCollectionExtensions
             PrepareSchemaIfNecessary = true,
             QueuePollInterval = options.PollingInterval,
         };
-        return new(new PostgreSqlStorage(new NpgsqlConnectionFactory(options.PostgreSqlConnectionString!, postgres, null), postgres));
+
+        // Hangfire.PostgreSql creates its schema when the storage is made; instances starting together would race on
+        // CREATE SCHEMA (a unique-key error in one of them). A session-level advisory lock makes them take turns.
+        using var connection = new NpgsqlConnection(options.PostgreSqlConnectionString);
+        connection.Open();
+        using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({SchemaLockKey})", connection))
+        {
+            take.ExecuteNonQuery();
+        }
+
+        try
+        {
+            return new(new PostgreSqlStorage(new NpgsqlConnectionFactory(options.PostgreSqlConnectionString!, postgres, null), postgres));
+        }
+        finally
+        {
+            using var release = new NpgsqlCommand($"SELECT pg_advisory_unlock({SchemaLockKey})", connection);
+            release.ExecuteNonQuery();
+        }
     }
+
+    /// <summary>The advisory-lock key under which jobs hosts prepare Hangfire's PostgreSQL schema, one at a time.</summary>
+    private const long SchemaLockKey = 0x4C616D6264614A6F; // "LambdaJo"
 
     /// <summary>
     /// Hangfire's server with the same processes as its <c>BackgroundJobServer</c> (workers, delayed-job scheduler,

@@ -9,8 +9,8 @@ namespace LambdaPlatform.Jobs;
 
 /// <summary>
 /// Registers the recurring jobs at start-up, idempotently: <c>batch-recompute:&lt;view&gt;</c> for every view on its cron
-/// (the override in <see cref="JobsOptions.ViewSchedules"/>, else the view's <c>batch.schedule</c>), and
-/// <c>master-compaction</c>; removes <c>batch-recompute:*</c> jobs of views that no longer exist. Registering again
+/// (the override in <see cref="JobsOptions.ViewSchedules"/>, else the view's <c>batch.schedule</c>),
+/// <c>master-compaction</c> and <c>pipeline-state-retention</c>; removes <c>batch-recompute:*</c> jobs of views that no longer exist. Registering again
 /// with unchanged crons keeps each job's next execution.
 /// </summary>
 internal sealed class RecurringJobsRegistrar(
@@ -52,6 +52,7 @@ internal sealed class RecurringJobsRegistrar(
 
         JobsOptions.CheckCron(options.CompactionCron, "JobsOptions.CompactionCron", nameof(JobsOptions.CompactionCron));
         plan.Add((MasterCompactionJob.RecurringId, Job.FromExpression<MasterCompactionJob>(j => j.RunAsync(CancellationToken.None)), options.CompactionCron));
+        plan.Add((PipelineStateRetentionJob.RecurringId, Job.FromExpression<PipelineStateRetentionJob>(j => j.RunAsync(CancellationToken.None)), PipelineStateRetentionJob.Cron));
 
         var recurringOptions = new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc, MisfireHandling = MisfireHandlingMode.Relaxed };
         foreach (var (id, job, cron) in plan)

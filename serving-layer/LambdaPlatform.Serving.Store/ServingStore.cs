@@ -9,7 +9,7 @@ namespace LambdaPlatform.Serving.Store;
 /// the days its real-time table holds, and how far (per Kafka partition) the real-time side has counted. Every
 /// process (speed, batch, API) reads and writes this state through here, so it lives in ClickHouse, never in one
 /// process's memory. SQL accepted by ClickHouse 18.16 and 26.5. Thread-safe (stateless). One partial file per
-/// kind of state (this one: watermarks and real-time partitions).
+/// kind of state (this one: watermarks and real-time partitions; the others: the pipeline's progress and change markers).
 /// </summary>
 /// <param name="clickHouse">The serving ClickHouse.</param>
 public sealed partial class ServingStore(IClickHouse clickHouse)
@@ -17,10 +17,14 @@ public sealed partial class ServingStore(IClickHouse clickHouse)
     /// <summary>The serving ClickHouse.</summary>
     public IClickHouse ClickHouse { get; } = clickHouse ?? throw new ArgumentNullException(nameof(clickHouse));
 
-    /// <summary>Creates a view's serving objects (watermark table, <c>_rt</c>, <c>_batch</c>, the merged view) if missing.</summary>
+    /// <summary>
+    /// Creates a view's serving objects (watermark table, <c>_rt</c>, <c>_batch</c>, the merged view) and the pipeline-state
+    /// tables (<see cref="EnsurePipelineStateAsync"/>) if missing.
+    /// </summary>
     public async Task EnsureViewAsync(ViewSql view, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(view);
+        await EnsurePipelineStateAsync(cancellationToken);
         foreach (var statement in view.CreateServingObjects)
         {
             await ClickHouse.ExecuteAsync(statement, cancellationToken);

@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Scalar.AspNetCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
 
 namespace LambdaPlatform.Serving;
@@ -17,7 +18,9 @@ namespace LambdaPlatform.Serving;
 /// <summary>
 /// Registers and maps the platform's HTTP API: <c>/v1/views</c>, <c>/v1/views/{view}</c>, <c>/v1/sql</c>,
 /// <c>/health</c>, <c>/metrics</c> (Prometheus), <c>/openapi/v1.json</c> and the interactive page <c>/docs</c>.
-/// Needs an <see cref="IClickHouse"/>, the view definitions and a <see cref="TimeProvider"/> in the container.
+/// Needs an <see cref="IClickHouse"/>, the view definitions and a <see cref="TimeProvider"/> in the container. A keyed
+/// <see cref="IClickHouse"/> under <see cref="ReaderKey"/> (e.g. ClickHouse's read-only <c>analyst</c> user), when present,
+/// answers the views and <c>/v1/sql</c> instead.
 /// </summary>
 /// <remarks>
 /// Security: register <see cref="ApiKeys"/> and <see cref="HttpLimits"/> in the container to configure them (defaults:
@@ -26,6 +29,13 @@ namespace LambdaPlatform.Serving;
 /// </remarks>
 public static class ServingApi
 {
+    /// <summary>Service key of the <see cref="IClickHouse"/> that answers reads, when it differs from the writer: <c>reader</c>.</summary>
+    public const string ReaderKey = "reader";
+
+    /// <summary>The ClickHouse that answers the API's reads: the keyed <see cref="ReaderKey"/> one, else the container's <see cref="IClickHouse"/>.</summary>
+    public static IClickHouse ServingClickHouse(IServiceProvider services) =>
+        services.GetKeyedService<IClickHouse>(ReaderKey) ?? services.GetRequiredService<IClickHouse>();
+
     /// <summary>
     /// Adds what the API needs: health checks and OpenTelemetry metrics (ASP.NET Core's, the runtime's,
     /// and every meter named in <paramref name="meters"/>) exported in Prometheus format.
@@ -34,10 +44,14 @@ public static class ServingApi
     {
         services.TryAddSingleton(new HttpLimits());
         services.AddApiKeyAuthentication();
-        services.AddSingleton<ViewFreshness>();
         services.TryAddSingleton(new ViewsApiOptions());
-        services.AddSingleton(sp => new ViewsEndpoints(sp.GetRequiredService<IClickHouse>(), sp.GetRequiredService<IReadOnlyList<ViewDefinition>>(),
-            sp.GetRequiredService<ViewFreshness>(), sp.GetRequiredService<ViewsApiOptions>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(new PipelineStateOptions());
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new PipelineStateWatcher(ServingClickHouse(sp), sp.GetRequiredService<PipelineStateOptions>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<PipelineStateWatcher>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<PipelineStateWatcher>());
+        services.AddSingleton(sp => new ViewsEndpoints(ServingClickHouse(sp), sp.GetRequiredService<IReadOnlyList<ViewDefinition>>(),
+            sp.GetRequiredService<PipelineStateWatcher>(), sp.GetRequiredService<ViewsApiOptions>().Validate(), sp.GetRequiredService<TimeProvider>()));
         services.AddOpenApi();
         services.AddHealthChecks();
         services.AddProblemDetails();
@@ -73,7 +87,19 @@ public static class ServingApi
         routes.MapAccuracyEndpoint();
         routes.MapOpenApi();
         routes.MapScalarApiReference("/docs");
-        routes.MapHealthChecks("/health", new HealthCheckOptions
+        MapHealth(routes);
+        routes.MapPrometheusScrapingEndpoint("/metrics");
+        return routes;
+    }
+
+    /// <summary>
+    /// Maps <c>/health</c> (open even when API keys are required): 200 with every check's status and description as JSON,
+    /// 503 when one is unhealthy. Used by every command that serves HTTP.
+    /// </summary>
+    public static IEndpointConventionBuilder MapHealth(this IEndpointRouteBuilder routes)
+    {
+        ArgumentNullException.ThrowIfNull(routes);
+        return routes.MapHealthChecks("/health", new HealthCheckOptions
         {
             ResponseWriter = async (context, report) =>
             {
@@ -91,7 +117,5 @@ public static class ServingApi
                 [HealthStatus.Unhealthy] = StatusCodes.Status503ServiceUnavailable,
             },
         }).AllowAnonymous();
-        routes.MapPrometheusScrapingEndpoint("/metrics");
-        return routes;
     }
 }

@@ -1,11 +1,15 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
 using LambdaPlatform.ClickHouse;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Net.Http.Headers;
+using Microsoft.OpenApi;
 
 namespace LambdaPlatform.Serving;
 
@@ -15,14 +19,26 @@ namespace LambdaPlatform.Serving;
 public sealed record SqlRequest([property: JsonPropertyName("sql")] string? Sql, [property: JsonPropertyName("format")] string? Format);
 
 /// <summary>
-/// <c>POST /v1/sql</c>: read-only SQL for analysts (what <c>lambda sql</c> calls). The result streams
-/// back in the requested ClickHouse format. A refused or failing query gets a problem+json body naming
-/// the field and the ClickHouse error code.
+/// <c>POST /v1/sql</c>: read-only SQL for analysts (what <c>lambda sql</c> calls). Two kinds of body:
+/// <list type="bullet">
+/// <item><c>application/json</c>: <c>{"sql": "SELECT …", "format": "…"}</c> (default format <c>TabSeparatedWithNames</c>);</item>
+/// <item><c>text/plain</c> or <c>application/sql</c>: the statement itself, as ClickHouse's HTTP interface takes it, with the
+/// format from the query parameter <c>default_format</c> (or <c>format</c>), or a trailing <c>FORMAT Name</c> clause, else
+/// ClickHouse's own default <c>TabSeparated</c>.</item>
+/// </list>
+/// The result streams back in the requested ClickHouse format. A refused or failing query gets a problem+json body naming
+/// the field and the ClickHouse error code; a body of another media type gets 415 with a problem body saying what is accepted.
 /// </summary>
-public static class SqlEndpoint
+public static partial class SqlEndpoint
 {
-    /// <summary>Default output format.</summary>
+    /// <summary>Default output format of a JSON body.</summary>
     public const string DefaultFormat = "TabSeparatedWithNames";
+
+    /// <summary>Default output format of a raw SQL body: ClickHouse's HTTP default, <c>TabSeparated</c>.</summary>
+    public const string RawDefaultFormat = "TabSeparated";
+
+    /// <summary>The media types a body may have.</summary>
+    public static IReadOnlyList<string> AcceptedMediaTypes { get; } = ["application/json", "text/plain", "application/sql"];
 
     private static readonly HashSet<string> Formats = new(StringComparer.Ordinal)
     {
@@ -35,11 +51,27 @@ public static class SqlEndpoint
     {
         ArgumentNullException.ThrowIfNull(routes);
         var limits = routes.ServiceProvider.GetService<HttpLimits>() ?? new HttpLimits();
+
+        // No Accepts metadata: routing would answer another media type with a bare 415; the handler says what it accepts.
         routes.MapPost("/v1/sql", HandleAsync)
             .WithName("Sql")
             .WithSummary("Run one read-only SQL statement against the serving ClickHouse")
+            .WithDescription("Body: application/json {\"sql\": \"SELECT ...\", \"format\": \"...\"}, or the statement itself as text/plain or application/sql with the format in the query parameter default_format (or format) or a trailing FORMAT clause (default TabSeparated, as ClickHouse's HTTP interface).")
             .WithMetadata(new BodySizeLimit(limits.MaxSqlBodyBytes))
-            .Accepts<SqlRequest>("application/json")
+            .AddOpenApiOperationTransformer((operation, _, _) =>
+            {
+                operation.RequestBody = new OpenApiRequestBody
+                {
+                    Required = true,
+                    Content = new Dictionary<string, OpenApiMediaType>(StringComparer.Ordinal)
+                    {
+                        ["application/json"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.Object } },
+                        ["text/plain"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } },
+                        ["application/sql"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } },
+                    },
+                };
+                return Task.CompletedTask;
+            })
             .Produces(StatusCodes.Status200OK, contentType: "text/plain")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
@@ -49,8 +81,10 @@ public static class SqlEndpoint
         return routes;
     }
 
-    private static async Task<IResult> HandleAsync(HttpContext context, IClickHouse clickHouse, CancellationToken cancellationToken)
+    private static async Task<IResult> HandleAsync(HttpContext context, CancellationToken cancellationToken)
     {
+        var clickHouse = ServingApi.ServingClickHouse(context.RequestServices);
+
         // The body is read here rather than bound, so that a body over the limit (also a chunked one, which Kestrel
         // cuts off while it is read) gets a 413 that says so.
         var (request, problem) = await ReadRequestAsync(context, cancellationToken);
@@ -61,7 +95,7 @@ public static class SqlEndpoint
 
         if (request is null)
         {
-            return Problem("body", "send a JSON body {\"sql\": \"SELECT ...\", \"format\": \"TabSeparatedWithNames\"}");
+            return Problem("body", "send the statement as the body (text/plain or application/sql), or a JSON body {\"sql\": \"SELECT ...\", \"format\": \"TabSeparatedWithNames\"}");
         }
 
         var format = string.IsNullOrWhiteSpace(request.Format) ? DefaultFormat : request.Format;
@@ -100,15 +134,38 @@ public static class SqlEndpoint
             return (null, null);
         }
 
-        if (!http.HasJsonContentType())
+        var raw = IsRawSql(http.ContentType);
+        if (!raw && !http.HasJsonContentType())
         {
-            return (null, Results.Problem(title: "unsupported media type", detail: "send the body as application/json",
-                statusCode: StatusCodes.Status415UnsupportedMediaType, extensions: new Dictionary<string, object?> { ["field"] = "body" }));
+            return (null, Results.Problem(title: "unsupported media type",
+                detail: $"send the statement as text/plain or application/sql (format in ?default_format=), or a JSON body {{\"sql\": ..., \"format\": ...}} as application/json; not {(string.IsNullOrEmpty(http.ContentType) ? "a body without Content-Type" : Shorten(http.ContentType))}",
+                statusCode: StatusCodes.Status415UnsupportedMediaType,
+                extensions: new Dictionary<string, object?> { ["field"] = "body", ["accepted"] = AcceptedMediaTypes }));
         }
 
         try
         {
-            return (await http.ReadFromJsonAsync<SqlRequest>(cancellationToken), null);
+            if (!raw)
+            {
+                return (await http.ReadFromJsonAsync<SqlRequest>(cancellationToken), null);
+            }
+
+            using var reader = new StreamReader(http.Body, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true));
+            var text = await reader.ReadToEndAsync(cancellationToken);
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                return (null, null);
+            }
+
+            // Like ClickHouse: a trailing FORMAT clause wins over the parameter, which wins over the default.
+            var format = http.Query.TryGetValue("default_format", out var given) || http.Query.TryGetValue("format", out given) ? given.ToString() : RawDefaultFormat;
+            if (TrailingFormat().Match(text) is { Success: true } clause)
+            {
+                format = clause.Groups["name"].Value;
+                text = text[..clause.Index];
+            }
+
+            return (new SqlRequest(text, format), null);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -123,9 +180,22 @@ public static class SqlEndpoint
         {
             return (null, Problem("body", $"not valid JSON: {e.Message}"));
         }
+        catch (DecoderFallbackException)
+        {
+            return (null, Problem("body", "the statement is not valid UTF-8"));
+        }
     }
+
+    private static bool IsRawSql(string? contentType) =>
+        MediaTypeHeaderValue.TryParse(contentType, out var media)
+        && (media.MediaType.Equals("text/plain", StringComparison.OrdinalIgnoreCase) || media.MediaType.Equals("application/sql", StringComparison.OrdinalIgnoreCase));
+
+    private static string Shorten(string text) => text.Length <= 64 ? text : text[..64] + "…";
 
     private static IResult Problem(string field, string detail) =>
         Results.Problem(title: $"invalid '{field}'", detail: detail, statusCode: StatusCodes.Status400BadRequest,
             extensions: new Dictionary<string, object?> { ["field"] = field });
+
+    [GeneratedRegex(@"\s+FORMAT\s+(?<name>[A-Za-z]+)\s*;?\s*\z", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex TrailingFormat();
 }

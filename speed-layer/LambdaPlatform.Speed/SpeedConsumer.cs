@@ -27,6 +27,7 @@ public sealed class SpeedConsumer : BackgroundService
     private readonly SpeedMetrics _metrics;
     private readonly ILogger _logger;
     private readonly TimeProvider _clock;
+    private readonly ISpeedProgress? _progress;
     private static readonly TimeSpan RetryBaseDelay = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan RetryMaxDelay = TimeSpan.FromSeconds(10);
 
@@ -34,9 +35,18 @@ public sealed class SpeedConsumer : BackgroundService
     private volatile SpeedHealth _health = new(true, "starting", null);
 
     /// <summary>Creates the consumer; nothing connects until the host starts it.</summary>
+    /// <param name="options">Settings.</param>
+    /// <param name="schemas">Event schemas.</param>
+    /// <param name="sinks">Where each batch is written before its offsets are committed.</param>
+    /// <param name="metrics">Instruments to record into.</param>
+    /// <param name="logger">Logger.</param>
+    /// <param name="clock">Clock; default the system clock.</param>
+    /// <param name="decoderOptions">Decoder settings; default with <paramref name="clock"/>.</param>
+    /// <param name="progress">Told after each durable flush how far its partitions are flushed; none by default.</param>
     public SpeedConsumer(SpeedOptions options, EventSchemaRegistry schemas, IReadOnlyList<IEventSink> sinks, SpeedMetrics metrics,
-        ILogger<SpeedConsumer> logger, TimeProvider? clock = null, EventDecoderOptions? decoderOptions = null)
+        ILogger<SpeedConsumer> logger, TimeProvider? clock = null, EventDecoderOptions? decoderOptions = null, ISpeedProgress? progress = null)
     {
+        _progress = progress;
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
         _schemas = schemas;
         _sinks = sinks;
@@ -229,12 +239,37 @@ public sealed class SpeedConsumer : BackgroundService
         }
 
         // Consumer lag per partition: the broker's high watermark (from the last fetch) minus the next offset to read.
+        var newestByPartition = new Dictionary<int, DateTime>();
+        foreach (var c in batch)
+        {
+            if (!newestByPartition.TryGetValue(c.Partition, out var seen) || c.Event.Timestamp > seen)
+            {
+                newestByPartition[c.Partition] = c.Event.Timestamp;
+            }
+        }
+
+        var flushed = new List<PartitionFlush>(positions.Count);
         foreach (var position in positions.Values)
         {
             var watermarks = consumer.GetWatermarkOffsets(position.TopicPartition);
             if (watermarks.High.Value >= 0)
             {
                 _metrics.SetLag(position.Partition.Value, Math.Max(0, watermarks.High.Value - position.Offset.Value));
+            }
+
+            flushed.Add(new PartitionFlush(position.Topic, position.Partition.Value, position.Offset.Value,
+                newestByPartition.TryGetValue(position.Partition.Value, out var newest) ? newest : null, watermarks.High.Value >= 0 ? watermarks.High.Value : null, visibleAt));
+        }
+
+        if (_progress is not null)
+        {
+            try
+            {
+                await _progress.RecordAsync(_options.GroupId, flushed, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _logger.LogWarning("recording speed progress failed (freshness readers see an older flush): {Error}", e.Message);
             }
         }
 

@@ -10,6 +10,6 @@ public static class SpeedSinks
 {
     /// <summary>Creates the sinks, in the order they are written.</summary>
     public static IReadOnlyList<IEventSink> Create(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, EventSchemaRegistry schemas, SpeedMetrics? metrics = null,
-        TimeProvider? clock = null, Action<string, DateTime, DateTime>? onViewFlushed = null) =>
-        [new RawEventsTable(clickHouse), new RealtimeViewsSink(clickHouse, views, schemas, metrics, clock, onFlushed: onViewFlushed)];
+        TimeProvider? clock = null) =>
+        [new RawEventsTable(clickHouse), new RealtimeViewsSink(clickHouse, views, schemas, metrics, clock)];
 }

@@ -98,7 +98,7 @@ public sealed class RecurringJobsRegistrarTests : IDisposable
     }
 
     [Fact]
-    public void Register_AddsAJobPerViewAndCompaction_OnTheirCrons()
+    public void Register_AddsAJobPerViewCompactionAndRetention_OnTheirCrons()
     {
         RecurringJobsRegistrar.Register(Manager(), _storage, _views,
             new JobsOptions { ViewSchedules = new Dictionary<string, string> { ["activity_by_type"] = "*/15 * * * *" } });
@@ -109,6 +109,7 @@ public sealed class RecurringJobsRegistrarTests : IDisposable
             ["batch-recompute:activity_by_type"] = "*/15 * * * *",
             ["batch-recompute:checkout_revenue"] = "0 * * * *",
             ["master-compaction"] = "30 * * * *",
+            ["pipeline-state-retention"] = "15 3 * * *",
         }, jobs);
     }
 
@@ -126,7 +127,7 @@ public sealed class RecurringJobsRegistrarTests : IDisposable
 
         var second = Jobs().ToDictionary(j => j.Id, j => j.NextExecution);
         Assert.DoesNotContain("batch-recompute:retired_view", second.Keys);
-        Assert.Equal(3, second.Count);
+        Assert.Equal(4, second.Count);
         Assert.All(second, j => Assert.Equal(first[j.Key], j.Value)); // schedules kept, not reset
     }
 

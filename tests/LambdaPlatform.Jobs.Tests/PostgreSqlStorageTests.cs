@@ -51,7 +51,7 @@ public sealed class PostgreSqlStorageTests(JobsFixture fixture, PostgresServer p
 
             using var storageConnection = storage.GetConnection();
             Assert.Equal(
-                [BatchRecomputeJob.RecurringId(view.Name), MasterCompactionJob.RecurringId],
+                [BatchRecomputeJob.RecurringId(view.Name), MasterCompactionJob.RecurringId, PipelineStateRetentionJob.RecurringId],
                 storageConnection.GetRecurringJobs().Select(j => j.Id).Order(StringComparer.Ordinal));
         }
         finally

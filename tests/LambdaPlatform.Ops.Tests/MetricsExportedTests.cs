@@ -8,6 +8,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using LambdaPlatform.Cli.Hosting;
 using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Hosting;
 using LambdaPlatform.Schemas.Events;
 
 namespace LambdaPlatform.Ops.Tests;
@@ -54,8 +55,7 @@ public sealed partial class MetricsExportedTests : IAsyncLifetime
         _host = await PlatformHost.StartAsync(new UpOptions
         {
             DataDirectory = _data, Http = "127.0.0.1:" + FreePort(), Partitions = 2,
-            ClickHouseFault = clickHouse => new FirstInsertFails(clickHouse),
-        });
+        }, services => services.DecorateClickHouse(clickHouse => new FirstInsertFails(clickHouse)));
         _http = new HttpClient { BaseAddress = new Uri(_host.Endpoints.Http) };
     }
 

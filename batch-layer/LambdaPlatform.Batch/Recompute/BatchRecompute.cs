@@ -156,6 +156,10 @@ public sealed class BatchRecompute : IDisposable
                 _metrics.Days.Add(1, new KeyValuePair<string, object?>("view", sql.View.Name));
                 result = result with { Watermark = watermark > DateTime.UnixEpoch ? watermark : null, WatermarkHeld = held?.Why, Accuracy = accuracy };
                 results.Add(result);
+
+                // Pipeline state every process can read: the run, and the day's change marker (cached answers of it are stale).
+                await _store.RecordBatchRunAsync(new BatchRunRecord(result.View, result.Day, result.RowsIn, result.RowsOut, result.Duration, result.Watermark,
+                    result.WatermarkHeld, _clock.GetUtcNow().UtcDateTime, ServingStore.ThisInstance), cancellationToken);
                 progress?.Report(new BatchProgress(i + 1, plan.Count, $"{sql.View.Name} {d:yyyy-MM-dd}"));
             }
 

@@ -1,13 +1,14 @@
 using LambdaPlatform.Chaos.Verification;
 using LambdaPlatform.Cli.Hosting;
 using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Hosting;
 
 namespace LambdaPlatform.Chaos.Scenarios;
 
 /// <summary>
 /// Embedded mode: <c>lambda up</c> (dev broker, chDB, speed layer, archiver, HTTP API) in this process, with every
 /// ClickHouse write (insert or statement) failing for <see cref="ChaosSettings.ClickHouseOutage"/> through
-/// <see cref="UpOptions.ClickHouseFault"/> while events flow. chDB lives in-process and cannot be killed, so the
+/// a decorator of the composition's ClickHouse (<c>DecorateClickHouse</c>) while events flow. chDB lives in-process and cannot be killed, so the
 /// fault is injected at the client boundary the speed layer writes through. Same checks as the server outage:
 /// committed offsets held, consumption paused, <c>/health</c> 503 then 200, merged views exact afterwards.
 /// </summary>
@@ -43,11 +44,10 @@ public sealed class ClickHouseOutageEmbeddedScenario : IChaosScenario
             DataDirectory = Path.Combine(folder, "data"),
             Http = $"127.0.0.1:{port}",
             Partitions = Partitions,
-            ClickHouseFault = inner => fault = new FailingWritesClickHouse(inner),
-        }, cancellationToken);
+        }, services => services.DecorateClickHouse(inner => fault = new FailingWritesClickHouse(inner)), cancellationToken);
         if (fault is null)
         {
-            throw new InvalidOperationException("lambda up did not apply UpOptions.ClickHouseFault");
+            throw new InvalidOperationException("lambda up did not apply the ClickHouse decorator");
         }
 
         var health = host.Endpoints.Http + "/health";

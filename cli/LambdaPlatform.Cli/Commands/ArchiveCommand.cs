@@ -1,70 +1,84 @@
 using System.CommandLine;
 using LambdaPlatform.Batch.Archive;
 using LambdaPlatform.Cli.Hosting;
+using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Hosting;
 using LambdaPlatform.Schemas.Events;
+using LambdaPlatform.Schemas.Views;
+using LambdaPlatform.Serving;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
 
 namespace LambdaPlatform.Cli.Commands;
 
 /// <summary>
-/// <c>lambda archive --kafka ... --data ... [--http host:port]</c>: the archiver alone, writing the Parquet master dataset
-/// from a Kafka cluster. With <c>--http</c> it serves <c>/health</c> (503 with the reason while publications fail) and
-/// <c>/metrics</c> (Prometheus: events archived, publication failures, the partitions assigned and the events buffered
-/// and not yet published).
+/// <c>lambda archive [--config F] [--kafka ...] [--data ...] [--http host:port]</c>: the archiver alone, writing the Parquet master
+/// dataset from a Kafka cluster. When a ClickHouse server is configured (<c>clickhouse.*</c>, <c>--clickhouse</c>), its progress is
+/// recorded there for every other process to read. With <c>--http</c> (or <c>archive.http</c>) it serves <c>/health</c> (503 with
+/// the reason while publications fail) and <c>/metrics</c> (Prometheus: events archived, publication failures, the partitions
+/// assigned and the events buffered and not yet published).
 /// </summary>
 public static class ArchiveCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Create(TextWriter stdout)
     {
-        var kafka = new Option<string>("--kafka") { Description = "Kafka bootstrap servers", Required = true };
-        var data = new Option<string>("--data") { Description = "Root folder of the master dataset (master/ is created under it)", Required = true };
-        var group = new Option<string>("--group") { Description = "Consumer group (instances in one group share partitions)", DefaultValueFactory = _ => "archive" };
-        var maxFileAge = new Option<double>("--max-file-age") { Description = "Seconds after which a partition's open file is published", DefaultValueFactory = _ => 15 };
-        var http = new Option<string?>("--http") { Description = "Serve /health and /metrics on host:port, e.g. 127.0.0.1:5082 (default: no HTTP)" };
-        var command = new Command("archive", "Run the archiver alone: events from Kafka into immutable Parquet files of the master dataset") { kafka, data, group, maxFileAge, http };
+        var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: kafka.bootstrapServers)" };
+        var data = new Option<string?>("--data") { Description = "Root folder of the master dataset, master/ is created under it (default: the config's data)" };
+        var group = new Option<string?>("--group") { Description = "Consumer group; instances in one group share partitions (default: archive.group, else archive)" };
+        var maxFileAge = new Option<double?>("--max-file-age") { Description = "Seconds after which a partition's open file is published (default: archive.maxFileAgeSeconds, else 15)" };
+        var clickHouse = new Option<string?>("--clickhouse") { Description = "ClickHouse server to record progress in (default: the config's clickhouse.*; without either, none)" };
+        var http = new Option<string?>("--http") { Description = "Serve /health and /metrics on host:port, e.g. 127.0.0.1:5082 (default: archive.http, else no HTTP)" };
+        var command = new Command("archive", "Run the archiver alone: events from Kafka into immutable Parquet files of the master dataset") { kafka, data, group, maxFileAge, clickHouse, http };
         command.SetAction(async (result, cancellationToken) =>
         {
-            var seconds = result.GetValue(maxFileAge);
+            var settings = CliSettings.Load(result);
+            var seconds = result.GetValue(maxFileAge) ?? settings.Archive.MaxFileAgeSeconds;
             if (!(seconds is > 0 and <= 86_400))
             {
                 throw new CliException($"--max-file-age must be between 0 and 86400 seconds, not {seconds}");
             }
 
+            var bootstrap = result.GetValue(kafka) ?? settings.Kafka.BootstrapServers
+                ?? throw new CliException("--kafka is required (or kafka.bootstrapServers in the configuration file, or LAMBDA_KAFKA__BOOTSTRAPSERVERS)");
+            var root = result.GetValue(data) ?? (settings.File is not null || Environment.GetEnvironmentVariable("LAMBDA_DATA") is not null ? settings.Data : null)
+                ?? throw new CliException("--data is required (or data in the configuration file)");
             var options = new ArchiverOptions
             {
-                BootstrapServers = result.GetValue(kafka)!,
-                RootPath = Path.GetFullPath(result.GetValue(data)!),
-                GroupId = result.GetValue(group)!,
+                BootstrapServers = bootstrap,
+                RootPath = Path.GetFullPath(root),
+                GroupId = result.GetValue(group) ?? settings.Archive.Group,
                 MaxFileAge = TimeSpan.FromSeconds(seconds),
             }.Validate();
             Directory.CreateDirectory(options.RootPath);
 
-            var listen = result.GetValue(http);
-            if (listen is not null && !SpeedCommand.IsHostPort(listen))
+            var server = CliSettings.Writer(settings, result.GetValue(clickHouse));
+            await using var progress = server is null ? null : new ServerClickHouse(server);
+            var schemas = EventSchemaRegistry.LoadDefault();
+            void Compose(IServiceCollection services)
             {
-                throw new CliException($"--http must be host:port, e.g. 127.0.0.1:5082, not '{listen}'");
+                if (progress is not null)
+                {
+                    services.AddLambdaCore(progress, [], schemas);
+                }
+                else
+                {
+                    services.AddSingleton(schemas);
+                }
+
+                services.AddArchiver(options);
             }
 
-            static void AddArchiver(IServiceCollection services, ArchiverOptions options)
-            {
-                services.AddSingleton(options);
-                services.AddSingleton(EventSchemaRegistry.LoadDefault());
-                services.AddSingleton<ArchiverMetrics>();
-                services.AddSingleton<Archiver>();
-                services.AddHostedService(sp => sp.GetRequiredService<Archiver>());
-            }
-
-            var banner = $"archiver consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {options.RootPath}";
+            var banner = $"archiver consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {options.RootPath}"
+                + (server is null ? string.Empty : $"; progress into {server}");
+            var listen = result.GetValue(http) ?? settings.Archive.Http;
             if (listen is null)
             {
                 var builder = Host.CreateApplicationBuilder();
-                AddArchiver(builder.Services, options);
+                Compose(builder.Services);
                 using var host = builder.Build();
                 var exit = WorkerExit.Watch(host.Services, "archiver");
                 await stdout.WriteLineAsync(banner + "; Ctrl-C stops");
@@ -75,12 +89,11 @@ public static class ArchiveCommand
 
             var web = WebApplication.CreateSlimBuilder();
             web.WebHost.UseUrls("http://" + listen);
-            AddArchiver(web.Services, options);
-            web.Services.AddHealthChecks().AddCheck<ArchiverHealthCheck>("archiver");
-            web.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(ArchiverMetrics.MeterName).AddPrometheusExporter());
+            Compose(web.Services);
+            web.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddPrometheusExporter());
             await using var app = web.Build();
             var appExit = WorkerExit.Watch(app.Services, "archiver");
-            SpeedCommand.MapHealth(app);
+            app.MapHealth();
             app.MapPrometheusScrapingEndpoint("/metrics");
             try
             {
@@ -97,11 +110,5 @@ public static class ArchiveCommand
             return 0;
         });
         return command;
-    }
-
-    private sealed class ArchiverHealthCheck(Archiver archiver) : IHealthCheck
-    {
-        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-            Task.FromResult(archiver.Health.Healthy ? HealthCheckResult.Healthy(archiver.Health.Status) : HealthCheckResult.Unhealthy(archiver.Health.Status));
     }
 }

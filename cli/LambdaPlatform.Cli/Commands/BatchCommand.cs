@@ -5,13 +5,15 @@ using System.Text.Json;
 using LambdaPlatform.Batch.Recompute;
 using LambdaPlatform.Cli.Hosting;
 using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Hosting;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
+using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 
 namespace LambdaPlatform.Cli.Commands;
 
-/// <summary><c>lambda batch run [--view V] [--day D]</c>: recompute views exactly from the master dataset now.</summary>
+/// <summary><c>lambda batch run [--view V] [--day D] [--views DIR]</c>: recompute views exactly from the master dataset now.</summary>
 public static class BatchCommand
 {
     /// <summary>Builds the command.</summary>
@@ -19,12 +21,13 @@ public static class BatchCommand
     {
         var view = new Option<string?>("--view") { Description = "Only this view (default: every view)" };
         var day = new Option<string?>("--day") { Description = "Only this day, YYYY-MM-DD (default: every closed or dirty day)" };
-        var data = new Option<string>("--data") { Description = "Data folder (of the running `lambda up`, or to run in this process)", DefaultValueFactory = _ => ".lambda" };
+        var data = new Option<string?>("--data") { Description = "Data folder (of the running `lambda up`, or to run in this process; default: the config's data, else .lambda)" };
         var clickHouse = new Option<string?>("--clickhouse")
         {
-            Description = "Serving ClickHouse server connection string (default: env LAMBDA_CLICKHOUSE; without either, the embedded chDB under --data)",
+            Description = "Serving ClickHouse server connection string (default: the config's clickhouse.*, or env LAMBDA_CLICKHOUSE; without either, the embedded chDB under --data)",
         };
-        var run = new Command("run", "Recompute views now: exact aggregates from the master dataset, swapped into <view>_batch, then W advances") { view, day, data, clickHouse };
+        var viewsDir = new Option<string?>("--views") { Description = "Folder of view definitions (default: the config's views, else the shipped schemas/views)" };
+        var run = new Command("run", "Recompute views now: exact aggregates from the master dataset, swapped into <view>_batch, then W advances") { view, day, data, clickHouse, viewsDir };
         run.SetAction(async (result, cancellationToken) =>
         {
             DateOnly? onlyDay = null;
@@ -38,12 +41,14 @@ public static class BatchCommand
                 onlyDay = parsed;
             }
 
-            var dataDirectory = result.GetValue(data)!;
+            var settings = CliSettings.Load(result);
+            var dataDirectory = result.GetValue(data) ?? settings.Data;
             var endpointsFile = Path.Combine(dataDirectory, Endpoints.FileName);
-            var server = ServerConnection.Resolve(result.GetValue(clickHouse));
-            var results = server is null && File.Exists(endpointsFile)
+            var server = CliSettings.Writer(settings, result.GetValue(clickHouse));
+            var viewsFolder = result.GetValue(viewsDir) ?? settings.Views;
+            var results = server is null && viewsFolder is null && File.Exists(endpointsFile)
                 ? await RunRemoteAsync((await Endpoints.ReadAsync(dataDirectory, cancellationToken)).Http, result.GetValue(view), onlyDay, cancellationToken)
-                : await RunHereAsync(dataDirectory, server, result.GetValue(view), onlyDay, stderr, cancellationToken);
+                : await RunHereAsync(dataDirectory, server, viewsFolder, result.GetValue(view), onlyDay, stderr, cancellationToken);
             Print(stdout, results);
             return 0;
         });
@@ -52,17 +57,27 @@ public static class BatchCommand
     }
 
     /// <summary>
-    /// Runs the recompute in this process: chDB reads the Parquet files; the serving tables are in the embedded chDB
-    /// under the data folder, or in the ClickHouse server of <paramref name="server"/> (then chDB only computes).
+    /// Runs the recompute in this process, composed like every other role (<see cref="LambdaServiceCollectionExtensions.AddBatch"/>):
+    /// chDB reads the Parquet files; the serving tables are in the embedded chDB under the data folder, or in the ClickHouse
+    /// server of <paramref name="server"/> (then chDB only computes).
     /// </summary>
-    private static async Task<IReadOnlyList<BatchDayResult>> RunHereAsync(string dataDirectory, string? server, string? view, DateOnly? day, TextWriter stderr, CancellationToken cancellationToken)
+    private static async Task<IReadOnlyList<BatchDayResult>> RunHereAsync(string dataDirectory, ClickHouseServerOptions? server, string? viewsFolder, string? view, DateOnly? day,
+        TextWriter stderr, CancellationToken cancellationToken)
     {
         var schemas = EventSchemaRegistry.LoadDefault();
-        var views = ViewLoader.LoadAll(ViewLoader.DefaultDirectory(), schemas);
+        var views = ViewLoader.LoadAll(viewsFolder ?? ViewLoader.DefaultDirectory(), schemas);
+        if (view is not null && views.All(v => v.Name != view))
+        {
+            throw new CliException($"--view: there is no view '{view}' (known: {string.Join(", ", views.Select(v => v.Name))})");
+        }
+
         var root = Path.GetFullPath(dataDirectory);
-        await using var serving = server is null ? null : ServerConnection.Open(server, "--clickhouse");
-        await using var clickHouse = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(root, serving is null ? "chdb" : "batch-engine") }, cancellationToken);
-        using var recompute = new BatchRecompute(clickHouse, (IClickHouse?)serving ?? clickHouse, views, new BatchOptions { DataRoot = root });
+        await using var serving = server is null ? null : new ServerClickHouse(server);
+        await using var engine = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(root, serving is null ? "chdb" : "batch-engine") }, cancellationToken);
+        var services = new ServiceCollection().AddLogging();
+        services.AddLambdaCore((IClickHouse?)serving ?? engine, views, schemas).AddBatch(new BatchOptions { DataRoot = root }, engine);
+        await using var provider = services.BuildServiceProvider();
+        var recompute = provider.GetRequiredService<BatchRecompute>();
         IReadOnlyList<BatchDayResult> results = [];
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
         await console.Progress().AutoClear(true).StartAsync(async progress =>

@@ -24,7 +24,7 @@ public static class ProduceCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var file = new Option<FileInfo>("--file") { Description = "A file of JSON lines, one event per line", Required = true };
-        var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: from the running `lambda up`)" };
+        var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers (default: kafka.bootstrapServers of the configuration, else from the running `lambda up`)" };
         var data = new Option<string>("--data") { Description = "Data folder of the running `lambda up`", DefaultValueFactory = _ => ".lambda" };
         var command = new Command("produce", "Send events from a JSON-lines file to Kafka") { file, kafka, data };
         command.SetAction(async (result, cancellationToken) =>
@@ -36,7 +36,7 @@ public static class ProduceCommand
             }
 
             await CheckAsync(input, cancellationToken);
-            var bootstrap = result.GetValue(kafka) ?? await BootstrapFromDataAsync(result.GetValue(data)!, cancellationToken);
+            var bootstrap = result.GetValue(kafka) ?? CliSettings.Load(result).Kafka.BootstrapServers ?? await BootstrapFromDataAsync(result.GetValue(data)!, cancellationToken);
             await EnsureReachableAsync(bootstrap, cancellationToken);
 
             using var producer = new EventProducer(bootstrap);

@@ -36,7 +36,14 @@ public static class SqlCommand
         {
             if (result.GetValue(url) is null && Environment.GetEnvironmentVariable(ClickHouseVariable) is { Length: > 0 } connectionString)
             {
-                await QueryServerAsync(connectionString, result.GetValue(sql)!, result.GetValue(format)!, stdout, cancellationToken);
+                await QueryServerAsync(ServerConnection.Options(connectionString, ClickHouseVariable), result.GetValue(sql)!, result.GetValue(format)!, stdout, cancellationToken);
+                return 0;
+            }
+
+            // A configured ClickHouse server (--config or LAMBDA_CONFIG), as its read-only user when there is one.
+            if (result.GetValue(url) is null && CliSettings.Load(result).ClickHouse is { IsConfigured: true } configured)
+            {
+                await QueryServerAsync((configured.Reader() ?? configured.Writer())!, result.GetValue(sql)!, result.GetValue(format)!, stdout, cancellationToken);
                 return 0;
             }
 
@@ -72,10 +79,8 @@ public static class SqlCommand
         return command;
     }
 
-    private static async Task QueryServerAsync(string connectionString, string sql, string format, TextWriter stdout, CancellationToken cancellationToken)
+    private static async Task QueryServerAsync(ClickHouseServerOptions options, string sql, string format, TextWriter stdout, CancellationToken cancellationToken)
     {
-        var options = ServerConnection.Options(connectionString, ClickHouseVariable);
-
         if (ReadOnlySql.Check(sql) is { } refusal)
         {
             throw new CliException($"invalid 'sql': {refusal}");

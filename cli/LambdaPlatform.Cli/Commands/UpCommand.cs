@@ -5,41 +5,63 @@ using LambdaPlatform.Serving.Security;
 
 namespace LambdaPlatform.Cli.Commands;
 
-/// <summary><c>lambda up</c>: everything in one process on embedded defaults.</summary>
+/// <summary>
+/// <c>lambda up</c>: everything in one process — on embedded defaults (dev broker, chDB), or against the servers of the
+/// configuration file or flags (<c>--kafka</c>, <c>--clickhouse</c>; PostgreSQL for the jobs from <c>postgres.*</c>).
+/// </summary>
 public static class UpCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Create(TextWriter stdout)
     {
-        var data = new Option<string>("--data") { Description = "Data folder (chDB data, endpoints.json)", DefaultValueFactory = _ => ".lambda" };
-        var http = new Option<string>("--http") { Description = "HTTP listen address host:port", DefaultValueFactory = _ => "127.0.0.1:5080" };
+        var data = new Option<string?>("--data") { Description = "Data folder (chDB data, the master dataset, endpoints.json; default: the config's data, else .lambda)" };
+        var http = new Option<string?>("--http") { Description = "HTTP listen address host:port (default: the config's http.listen, else 127.0.0.1:5080)" };
         var demo = new Option<bool>("--demo") { Description = "Also generate realistic demo events" };
         var rate = new Option<int>("--rate") { Description = "Demo events per second", DefaultValueFactory = _ => 2000 };
-        var partitions = new Option<int>("--partitions") { Description = "Partitions of the events topic", DefaultValueFactory = _ => 4 };
+        var partitions = new Option<int?>("--partitions") { Description = "Partitions of the dev broker's events topic (default: kafka.partitions, else 4)" };
         var kafkaPort = new Option<int?>("--kafka-port") { Description = "Fixed port for the dev broker (default: a free port)" };
-        var viewsDir = new Option<string?>("--views") { Description = "Folder of view definitions (default: the shipped schemas/views)" };
+        var kafka = new Option<string?>("--kafka") { Description = "Kafka bootstrap servers of a real cluster (default: kafka.bootstrapServers; without either, the dev broker in this process)" };
+        var clickHouse = new Option<string?>("--clickhouse")
+        {
+            Description = "ClickHouse server connection string, e.g. Host=127.0.0.1;Port=8123;User=writer (default: the config's clickhouse.*; without either, embedded chDB)",
+        };
+        var viewsDir = new Option<string?>("--views") { Description = "Folder of view definitions (default: the config's views, else the shipped schemas/views)" };
         var keysFile = new Option<string?>("--api-keys-file")
         {
-            Description = $"File of API keys the HTTP API requires, one a line (also: env {ApiKeys.EnvironmentVariable}, comma-separated, and {ApiKeys.FileEnvironmentVariable}); none: the API is open",
+            Description = $"File of API keys the HTTP API requires, one a line (also: http.apiKeysFile, env {ApiKeys.EnvironmentVariable}, comma-separated, and {ApiKeys.FileEnvironmentVariable}); none: the API is open",
         };
-        var maxSqlBody = new Option<long>("--max-sql-body") { Description = "Largest body of POST /v1/sql in bytes (larger gets 413)", DefaultValueFactory = _ => new HttpLimits().MaxSqlBodyBytes };
-        var maxConnections = new Option<long>("--max-connections") { Description = "Open HTTP connections accepted at once", DefaultValueFactory = _ => new HttpLimits().MaxConcurrentConnections };
-        var command = new Command("up", "Run the whole platform in one process: dev broker, chDB, speed layer, HTTP API")
+        var maxSqlBody = new Option<long?>("--max-sql-body") { Description = "Largest body of POST /v1/sql in bytes (larger gets 413; default http.maxSqlBodyBytes, else 1 MiB)" };
+        var maxConnections = new Option<long?>("--max-connections") { Description = "Open HTTP connections accepted at once (default http.maxConnections, else 1,000)" };
+        var command = new Command("up", "Run the whole platform in one process: speed layer, archiver, batch jobs, HTTP API (embedded dev broker and chDB unless servers are configured)")
         {
-            data, http, demo, rate, partitions, kafkaPort, viewsDir, keysFile, maxSqlBody, maxConnections,
+            data, http, demo, rate, partitions, kafkaPort, kafka, clickHouse, viewsDir, keysFile, maxSqlBody, maxConnections,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
+            var settings = CliSettings.Load(result);
+            var (viewsApi, pipeline) = CliSettings.Api(settings);
+            var viewsFolder = result.GetValue(viewsDir) ?? settings.Views;
+            var writer = CliSettings.Writer(settings, result.GetValue(clickHouse));
+            var views = Schemas.Views.ViewLoader.LoadAll(viewsFolder ?? Schemas.Views.ViewLoader.DefaultDirectory(), Schemas.Events.EventSchemaRegistry.LoadDefault());
             var options = new UpOptions
             {
-                DataDirectory = result.GetValue(data)!,
-                Http = result.GetValue(http)!,
+                DataDirectory = result.GetValue(data) ?? settings.Data,
+                Http = result.GetValue(http) ?? settings.Http.Listen,
                 DemoRate = result.GetValue(demo) ? result.GetValue(rate) : 0,
-                Partitions = result.GetValue(partitions),
+                Partitions = result.GetValue(partitions) ?? settings.Kafka.Partitions,
                 KafkaPort = result.GetValue(kafkaPort),
-                ViewsDirectory = result.GetValue(viewsDir),
-                ApiKeys = LoadApiKeys(result.GetValue(keysFile)),
-                HttpLimits = new HttpLimits { MaxSqlBodyBytes = result.GetValue(maxSqlBody), MaxConcurrentConnections = result.GetValue(maxConnections) },
+                Kafka = result.GetValue(kafka) ?? settings.Kafka.BootstrapServers,
+                ClickHouse = writer,
+                ClickHouseReader = writer is null ? null : settings.ClickHouse.Reader(),
+                ViewsDirectory = viewsFolder,
+                ApiKeys = CliSettings.ApiKeys(settings, result.GetValue(keysFile)),
+                HttpLimits = CliSettings.Limits(settings, result.GetValue(maxSqlBody), result.GetValue(maxConnections)),
+                Jobs = CliSettings.Jobs(settings, views.Select(v => v.Name)),
+                SpeedGroup = settings.Speed.Group,
+                ArchiveGroup = settings.Archive.Group,
+                ArchiveMaxFileAge = TimeSpan.FromSeconds(settings.Archive.MaxFileAgeSeconds),
+                ViewsApi = viewsApi,
+                ChangePollInterval = pipeline.PollInterval,
             };
             await using var host = await PlatformHost.StartAsync(options, cancellationToken);
             await stdout.WriteLineAsync($"""
@@ -47,6 +69,7 @@ public static class UpCommand
                   kafka bootstrap : {host.Endpoints.Kafka}
                   http api        : {host.Endpoints.Http}   (/health, /metrics, POST /v1/sql)
                   clickhouse      : {host.Endpoints.ClickHouse}
+                  jobs            : {(options.Jobs.Storage == Jobs.JobsStorage.PostgreSql ? "PostgreSQL " + settings.Postgres : "in memory")} (dashboard /hangfire)
                   endpoints file  : {Path.Combine(host.DataDirectory, Endpoints.FileName)}
                   api keys        : {(options.ApiKeys.IsEmpty ? "none" : $"{options.ApiKeys.Count} configured (send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'; /health is open)")}
                 {(options.DemoRate > 0 ? $"  demo traffic    : {options.DemoRate} events/s" : "  demo traffic    : off (lambda up --demo)")}
@@ -85,16 +108,4 @@ public static class UpCommand
         $"warning: no API keys configured ({ApiKeys.EnvironmentVariable}, {ApiKeys.FileEnvironmentVariable} or --api-keys-file): "
         + $"the HTTP API on {http} is open to anyone who can reach it (the jobs dashboard and batch runs to local requests only)";
 
-    /// <summary>Keys from <c>LAMBDA_API_KEYS</c>, the file of <paramref name="file"/> (or <c>LAMBDA_API_KEYS_FILE</c>).</summary>
-    private static ApiKeys LoadApiKeys(string? file)
-    {
-        try
-        {
-            return ApiKeys.Load(Environment.GetEnvironmentVariable(ApiKeys.EnvironmentVariable), file ?? Environment.GetEnvironmentVariable(ApiKeys.FileEnvironmentVariable));
-        }
-        catch (ArgumentException e)
-        {
-            throw new CliException(PlatformHost.OneLine(e));
-        }
-    }
 }

@@ -1,27 +1,28 @@
 using LambdaPlatform.Batch.Archive;
 using LambdaPlatform.Batch.Recompute;
 using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Dev.Kafka;
+using LambdaPlatform.Hosting;
 using LambdaPlatform.Jobs;
 using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
 using LambdaPlatform.Serving;
 using LambdaPlatform.Serving.Security;
+using LambdaPlatform.Serving.Store;
 using LambdaPlatform.Serving.Views;
 using LambdaPlatform.Speed;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
-using LambdaPlatform.Dev.Kafka;
 
 namespace LambdaPlatform.Cli.Hosting;
 
-/// <summary>Settings of <c>lambda up</c>.</summary>
+/// <summary>Settings of <c>lambda up</c>. Everything not set runs on embedded defaults.</summary>
 public sealed record UpOptions
 {
-    /// <summary>Data folder (chDB data, endpoints.json). Default <c>./.lambda</c>.</summary>
+    /// <summary>Data folder (chDB data, the master dataset, endpoints.json). Default <c>./.lambda</c>.</summary>
     public string DataDirectory { get; init; } = ".lambda";
 
     /// <summary>HTTP listen address. Default <c>127.0.0.1:5080</c>.</summary>
@@ -42,6 +43,33 @@ public sealed record UpOptions
     /// <summary>Fixed port of the dev broker, or null for a free one.</summary>
     public int? KafkaPort { get; init; }
 
+    /// <summary>Kafka bootstrap servers of an existing cluster; null (default): start the dev broker in this process.</summary>
+    public string? Kafka { get; init; }
+
+    /// <summary>A ClickHouse server for the serving tables; null (default): embedded chDB under the data folder.</summary>
+    public ClickHouseServerOptions? ClickHouse { get; init; }
+
+    /// <summary>A read-only user of that server for the API's reads; null: the writer.</summary>
+    public ClickHouseServerOptions? ClickHouseReader { get; init; }
+
+    /// <summary>The scheduled jobs (storage, schedules). Default in-memory storage, each view's own schedule.</summary>
+    public JobsOptions Jobs { get; init; } = new();
+
+    /// <summary>Consumer group of the speed layer. Default <c>speed</c>.</summary>
+    public string SpeedGroup { get; init; } = "speed";
+
+    /// <summary>Consumer group of the archiver. Default <c>archive</c>.</summary>
+    public string ArchiveGroup { get; init; } = "archive";
+
+    /// <summary>Seconds after which the archiver publishes a partition's open file. Default 15.</summary>
+    public TimeSpan ArchiveMaxFileAge { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Caching of view answers. Default <see cref="ViewsApiOptions"/>' defaults.</summary>
+    public ViewsApiOptions ViewsApi { get; init; } = new();
+
+    /// <summary>How often the API reads the change markers and the speed progress (the staleness bound). Default 1 s.</summary>
+    public TimeSpan ChangePollInterval { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>
     /// API keys the HTTP API requires on every endpoint but <c>/health</c>. Default <see cref="ApiKeys.None"/>: the API
     /// is open (and <c>lambda up</c> prints a warning). <c>lambda up</c> reads them from <c>LAMBDA_API_KEYS</c> and a keys file.
@@ -50,29 +78,27 @@ public sealed record UpOptions
 
     /// <summary>Limits of the HTTP API against oversized bodies and slow clients. Default <see cref="HttpLimits"/>' defaults.</summary>
     public HttpLimits HttpLimits { get; init; } = new();
-
-    /// <summary>
-    /// Fault hook for the chaos suite: wraps the ClickHouse (chDB) the speed layer and the HTTP API use, e.g. to make
-    /// writes fail for a while. Null (no wrapping) in production.
-    /// </summary>
-    public Func<IClickHouse, IClickHouse>? ClickHouseFault { get; init; }
 }
 
 /// <summary>
-/// Everything in one process on embedded defaults: the dev broker, chDB under the data folder, the
-/// speed layer, the HTTP API, and optionally demo traffic. Writes <c>endpoints.json</c> when ready.
+/// Everything in one process: the speed layer, the archiver, the batch recompute and its schedule, and the HTTP API, composed
+/// by the same helpers as the separate commands (<see cref="LambdaServiceCollectionExtensions"/>). On embedded defaults it
+/// also starts the dev broker and chDB under the data folder; with <see cref="UpOptions.Kafka"/> and
+/// <see cref="UpOptions.ClickHouse"/> it runs against real servers (a small install). Writes <c>endpoints.json</c> when ready.
 /// </summary>
 public sealed class PlatformHost : IAsyncDisposable
 {
-    private readonly DevBroker _broker;
-    private readonly ChDbClickHouse _clickHouse;
+    private readonly DevBroker? _broker;
+    private readonly IClickHouse _clickHouse;
+    private readonly ChDbClickHouse? _engine;
     private readonly EventProducer? _demoProducer;
 
-    private PlatformHost(WebApplication app, DevBroker broker, ChDbClickHouse clickHouse, EventProducer? demoProducer, Endpoints endpoints, string dataDirectory)
+    private PlatformHost(WebApplication app, DevBroker? broker, IClickHouse clickHouse, ChDbClickHouse? engine, EventProducer? demoProducer, Endpoints endpoints, string dataDirectory)
     {
         App = app;
         _broker = broker;
         _clickHouse = clickHouse;
+        _engine = engine;
         _demoProducer = demoProducer;
         Endpoints = endpoints;
         DataDirectory = dataDirectory;
@@ -88,7 +114,13 @@ public sealed class PlatformHost : IAsyncDisposable
     public string DataDirectory { get; }
 
     /// <summary>Starts every part and returns when the HTTP API listens.</summary>
-    public static async Task<PlatformHost> StartAsync(UpOptions options, CancellationToken cancellationToken = default)
+    public static Task<PlatformHost> StartAsync(UpOptions options, CancellationToken cancellationToken = default) => StartAsync(options, null, cancellationToken);
+
+    /// <summary>
+    /// Starts every part and returns when the HTTP API listens. <paramref name="configureServices"/>, when given, runs after the
+    /// composition and before the host is built (e.g. <see cref="LambdaServiceCollectionExtensions.DecorateClickHouse"/> for a test's faults).
+    /// </summary>
+    public static async Task<PlatformHost> StartAsync(UpOptions options, Action<IServiceCollection>? configureServices, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Partitions is < 1 or > 256)
@@ -103,9 +135,16 @@ public sealed class PlatformHost : IAsyncDisposable
 
         ArgumentNullException.ThrowIfNull(options.ApiKeys);
         HttpLimits limits;
+        SpeedOptions speed;
+        ArchiverOptions archiver;
         try
         {
             limits = (options.HttpLimits ?? new HttpLimits()).Validate();
+            options.Jobs.Validate();
+            speed = new SpeedOptions { BootstrapServers = options.Kafka ?? "placeholder:1", GroupId = options.SpeedGroup }.Validate();
+            archiver = new ArchiverOptions { BootstrapServers = options.Kafka ?? "placeholder:1", RootPath = "placeholder", GroupId = options.ArchiveGroup, MaxFileAge = options.ArchiveMaxFileAge }.Validate();
+            new PipelineStateOptions { PollInterval = options.ChangePollInterval, SpeedGroup = options.SpeedGroup }.Validate();
+            options.ViewsApi.Validate();
         }
         catch (ArgumentException e)
         {
@@ -117,77 +156,97 @@ public sealed class PlatformHost : IAsyncDisposable
         var schemas = EventSchemaRegistry.LoadDefault();
         var views = ViewLoader.LoadAll(options.ViewsDirectory ?? ViewLoader.DefaultDirectory(), schemas);
 
-        var broker = DevBroker.Start(new DevBrokerOptions
-        {
-            Ports = options.KafkaPort is { } port ? [port] : null,
-            Topics = [new DevBrokerTopic(Topics.Events, options.Partitions), new DevBrokerTopic(Topics.DeadLetter, options.Partitions)],
-        });
-        var clickHouse = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(dataDirectory, "chdb") }, cancellationToken);
-
-        // Serving tables exist before anything can ask for them (the API must not fail while the speed layer starts).
-        foreach (var sink in SpeedSinks.Create(clickHouse, views, schemas))
-        {
-            await sink.InitializeAsync(cancellationToken);
-        }
-
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Logging.AddFilter("LambdaPlatform", LogLevel.Information);
-        builder.WebHost.UseUrls("http://" + options.Http);
-        builder.WebHost.ConfigureKestrel(limits.ApplyTo);
-        builder.Services.AddSingleton(options.ApiKeys);
-        builder.Services.AddSingleton(limits);
-        builder.Services.AddSingleton(options.Clock);
-        builder.Services.AddSingleton<IClickHouse>(options.ClickHouseFault?.Invoke(clickHouse) ?? clickHouse);
-        builder.Services.AddSingleton(schemas);
-        builder.Services.AddSingleton<SpeedMetrics>();
-        builder.Services.AddSingleton(new SpeedOptions { BootstrapServers = broker.BootstrapServers }.Validate());
-        builder.Services.AddSingleton(views);
-        builder.Services.AddSingleton(sp => SpeedSinks.Create(sp.GetRequiredService<IClickHouse>(), views, schemas, sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ViewFreshness>().RealtimeFlushed));
-        builder.Services.AddSingleton(sp => new SpeedConsumer(
-            sp.GetRequiredService<SpeedOptions>(), schemas, sp.GetRequiredService<IReadOnlyList<IEventSink>>(),
-            sp.GetRequiredService<SpeedMetrics>(), sp.GetRequiredService<ILogger<SpeedConsumer>>(), sp.GetRequiredService<TimeProvider>()));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SpeedConsumer>());
-        builder.Services.AddSingleton(new ArchiverOptions { BootstrapServers = broker.BootstrapServers, RootPath = dataDirectory }.Validate());
-        builder.Services.AddSingleton<ArchiverMetrics>();
-        builder.Services.AddSingleton<Archiver>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<Archiver>());
-        builder.Services.AddSingleton<BatchMetrics>();
-        builder.Services.AddSingleton(sp => new BatchRecompute(clickHouse, clickHouse, views, new BatchOptions { DataRoot = dataDirectory }, sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<BatchRecompute>>(), sp.GetRequiredService<BatchMetrics>()) { WatermarkMoved = (view, _) => sp.GetRequiredService<ViewFreshness>().WatermarkMoved(view) });
-        builder.Services.AddServingApi(SpeedMetrics.MeterName, ArchiverMetrics.MeterName, BatchMetrics.MeterName);
-        builder.Services.AddLambdaJobs(new JobsOptions(), new BatchOptions { DataRoot = dataDirectory });
-        builder.Services.AddHealthChecks().AddCheck<ArchiverHealthCheck>("archiver");
-        builder.Services.AddHealthChecks().AddCheck<SpeedHealthCheck>("speed");
-
-        EventProducer? demoProducer = null;
-        if (options.DemoRate > 0)
-        {
-            demoProducer = new EventProducer(broker.BootstrapServers);
-            builder.Services.AddHostedService(sp => new DemoTraffic(demoProducer, options.DemoRate, sp.GetRequiredService<TimeProvider>()));
-        }
-
-        var app = builder.Build();
-        app.UseServingApi();
-        app.MapServingApi();
-        app.MapLambdaJobs();
+        DevBroker? broker = null;
+        IClickHouse? clickHouse = null;
+        ChDbClickHouse? engine = null;
+        ServerClickHouse? reader = null;
         try
         {
-            await app.StartAsync(cancellationToken);
-        }
-        catch (IOException e)
-        {
-            await app.DisposeAsync();
-            demoProducer?.Dispose();
-            await clickHouse.DisposeAsync();
-            broker.Dispose();
-            throw new CliException($"cannot listen on {options.Http}: {e.Message} (choose another with --http)");
-        }
+            broker = options.Kafka is null
+                ? DevBroker.Start(new DevBrokerOptions
+                {
+                    Ports = options.KafkaPort is { } port ? [port] : null,
+                    Topics = [new DevBrokerTopic(Topics.Events, options.Partitions), new DevBrokerTopic(Topics.DeadLetter, options.Partitions)],
+                })
+                : null;
+            var bootstrap = options.Kafka ?? broker!.BootstrapServers;
 
-        var endpoints = new Endpoints(broker.BootstrapServers, "http://" + options.Http, "chdb:" + Path.Combine(dataDirectory, "chdb"));
-        await endpoints.WriteAsync(dataDirectory, cancellationToken);
-        return new PlatformHost(app, broker, clickHouse, demoProducer, endpoints, dataDirectory);
+            // chDB computes the batch views in every case; it also serves them when no server is given.
+            engine = await ChDbClickHouse.CreateAsync(new ChDbOptions { DataPath = Path.Combine(dataDirectory, options.ClickHouse is null ? "chdb" : "batch-engine") }, cancellationToken);
+            clickHouse = options.ClickHouse is { } server ? new ServerClickHouse(server) : engine;
+            reader = options.ClickHouseReader is { } readOnly ? new ServerClickHouse(readOnly) : null;
+
+            // Serving tables exist before anything can ask for them (the API must not fail while the speed layer starts).
+            await new ServingStore(clickHouse).EnsurePipelineStateAsync(cancellationToken);
+            foreach (var sink in SpeedSinks.Create(clickHouse, views, schemas))
+            {
+                await sink.InitializeAsync(cancellationToken);
+            }
+
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Logging.AddFilter("LambdaPlatform", LogLevel.Information);
+            builder.WebHost.UseUrls("http://" + options.Http);
+            builder.WebHost.ConfigureKestrel(limits.ApplyTo);
+            builder.Services
+                .AddLambdaCore(clickHouse, views, schemas, options.Clock, reader)
+                .AddSpeedLayer(speed with { BootstrapServers = bootstrap })
+                .AddArchiver(archiver with { BootstrapServers = bootstrap, RootPath = dataDirectory })
+                .AddBatch(new BatchOptions { DataRoot = dataDirectory }, engine)
+                .AddServing(new ServingSettings
+                {
+                    ApiKeys = options.ApiKeys,
+                    Limits = limits,
+                    Views = options.ViewsApi,
+                    Pipeline = new PipelineStateOptions { PollInterval = options.ChangePollInterval, SpeedGroup = options.SpeedGroup },
+                })
+                .AddJobs(options.Jobs);
+            configureServices?.Invoke(builder.Services);
+
+            EventProducer? demoProducer = null;
+            if (options.DemoRate > 0)
+            {
+                demoProducer = new EventProducer(bootstrap);
+                builder.Services.AddHostedService(sp => new DemoTraffic(demoProducer, options.DemoRate, sp.GetRequiredService<TimeProvider>()));
+            }
+
+            var app = builder.Build();
+            app.MapLambda(api: true, jobs: true);
+            try
+            {
+                await app.StartAsync(cancellationToken);
+            }
+            catch (IOException e)
+            {
+                await app.DisposeAsync();
+                demoProducer?.Dispose();
+                throw new CliException($"cannot listen on {options.Http}: {e.Message} (choose another with --http)");
+            }
+
+            var endpoints = new Endpoints(bootstrap, "http://" + options.Http, options.ClickHouse is { } s ? s.ToString() : "chdb:" + Path.Combine(dataDirectory, "chdb"));
+            await endpoints.WriteAsync(dataDirectory, cancellationToken);
+            return new PlatformHost(app, broker, clickHouse, engine, demoProducer, endpoints, dataDirectory);
+        }
+        catch
+        {
+            if (reader is not null)
+            {
+                await reader.DisposeAsync();
+            }
+
+            if (clickHouse is not null && !ReferenceEquals(clickHouse, engine))
+            {
+                await clickHouse.DisposeAsync();
+            }
+
+            if (engine is not null)
+            {
+                await engine.DisposeAsync();
+            }
+
+            broker?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>An argument error's message without the " (Parameter 'x')" and "Actual value was …" that .NET appends.</summary>
@@ -205,23 +264,16 @@ public sealed class PlatformHost : IAsyncDisposable
         await App.StopAsync();
         await App.DisposeAsync();
         _demoProducer?.Dispose();
-        await _clickHouse.DisposeAsync();
-        _broker.Dispose();
-    }
-
-    private sealed class ArchiverHealthCheck(Archiver archiver) : IHealthCheck
-    {
-        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-            Task.FromResult(archiver.Health.Healthy ? HealthCheckResult.Healthy(archiver.Health.Status) : HealthCheckResult.Unhealthy(archiver.Health.Status));
-    }
-
-    private sealed class SpeedHealthCheck(SpeedConsumer consumer) : IHealthCheck
-    {
-        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        if (!ReferenceEquals(_clickHouse, _engine))
         {
-            var health = consumer.Health;
-            var description = $"{health.Status}; last flush {(health.LastFlushAt is { } at ? at.ToString("O", System.Globalization.CultureInfo.InvariantCulture) : "never")}";
-            return Task.FromResult(health.Healthy ? HealthCheckResult.Healthy(description) : HealthCheckResult.Unhealthy(description));
+            await _clickHouse.DisposeAsync();
         }
+
+        if (_engine is not null)
+        {
+            await _engine.DisposeAsync();
+        }
+
+        _broker?.Dispose();
     }
 }

@@ -15,26 +15,57 @@ namespace LambdaPlatform.Serving.Views;
 /// <summary>Settings of the views API.</summary>
 public sealed record ViewsApiOptions
 {
-    /// <summary>How long an identical request is answered from memory. Default 2 s; zero turns the cache off.</summary>
-    public TimeSpan CacheTtl { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// Longest time an identical request is answered from memory. Default 60 s; zero turns the cache off. A cached answer
+    /// is dropped earlier as soon as a change marker of its range is read (see <see cref="PipelineStateWatcher"/>), so this
+    /// only bounds changes made behind the platform's back (e.g. by hand in SQL).
+    /// </summary>
+    public TimeSpan CacheTtl { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>How long a view's watermark and newest real-time bucket are reused between requests. Default 1 s.</summary>
-    public TimeSpan StatusTtl { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Longest time a view's watermark and newest real-time bucket are reused between requests (also dropped by any marker of the view). Default 60 s.</summary>
+    public TimeSpan StatusTtl { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Most cached answers kept. Default 10,000.</summary>
     public int MaxCachedAnswers { get; init; } = 10_000;
+
+    /// <summary>Throws when a setting is out of range, naming it.</summary>
+    /// <returns>This instance.</returns>
+    public ViewsApiOptions Validate()
+    {
+        if (CacheTtl < TimeSpan.Zero || CacheTtl > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CacheTtl), CacheTtl, "ViewsApiOptions.CacheTtl must be between 0 and 1 hour");
+        }
+
+        if (StatusTtl < TimeSpan.Zero || StatusTtl > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(StatusTtl), StatusTtl, "ViewsApiOptions.StatusTtl must be between 0 and 1 hour");
+        }
+
+        if (MaxCachedAnswers < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxCachedAnswers), MaxCachedAnswers, "ViewsApiOptions.MaxCachedAnswers must be positive");
+        }
+
+        return this;
+    }
 }
 
 /// <summary>
-/// <c>GET /v1/views</c> and <c>GET /v1/views/{view}</c>: the merged answer of a view for real-time API
-/// consumers, as JSON, cached briefly; a cached answer is dropped as soon as a real-time flush touches its
-/// range or the view's watermark moves, so it is never staler than the TTL.
+/// <c>GET /v1/views</c> and <c>GET /v1/views/{view}</c>: the merged answer of a view for real-time API consumers, as JSON.
+/// The rows are cached; a cached answer is dropped as soon as this instance reads a change marker of its range (a flush, a
+/// batch swap, a move of W, by any process: <see cref="PipelineStateWatcher"/>). Freshness (W, newest real-time bucket,
+/// <c>speedLagSeconds</c>, per-partition Kafka lag) is rendered for every request from the pipeline state in ClickHouse.
+/// The response header <c>X-Lambda-Cache</c> says <c>hit</c> or <c>miss</c>.
 /// </summary>
-public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, ViewFreshness freshness, ViewsApiOptions options, TimeProvider clock)
+public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, PipelineStateWatcher pipeline, ViewsApiOptions options, TimeProvider clock)
 {
+    /// <summary>The response header that says whether the rows came from the cache: <c>X-Lambda-Cache</c>.</summary>
+    public const string CacheHeader = "X-Lambda-Cache";
+
     private readonly Dictionary<string, ViewSql> _views = views.ToDictionary(v => v.Name, v => new ViewSql(v), StringComparer.Ordinal);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (byte[] Body, DateTime At)> _answers = new(StringComparer.Ordinal);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ViewStatus Status, DateTime At)> _status = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (byte[] Rows, long Since)> _answers = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ViewStatus Status, long Since)> _status = new(StringComparer.Ordinal);
 
     /// <summary>Maps the endpoints.</summary>
     public void Map(IEndpointRouteBuilder routes)
@@ -49,6 +80,9 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
             .WithDescription("Query parameters: from, to (ISO-8601 UTC; default the last hour), granularity (the view's bucket or coarser; only count, sum, min and max roll up), measures (comma list), and one equality filter per dimension name.")
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound);
+        routes.MapGet("/v1/pipeline", PipelineAsync)
+            .WithName("Pipeline")
+            .WithSummary("The pipeline's state in ClickHouse: speed-layer progress per partition, archiver progress, recent batch runs");
     }
 
     private async Task<IResult> ListAsync(CancellationToken cancellationToken)
@@ -69,11 +103,34 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
                 measures = v.Measures.Select(m => new { name = m.Name, kind = m.Kind, definition = m.Definition, path = m.Path?.Text, rollsUp = m.RollsUp, realtimeRelativeError = m.RealtimeRelativeError }),
                 watermark = Iso(status.Watermark),
                 newestRealtimeBucket = Iso(status.NewestRealtimeBucket),
-                speedLagSeconds = freshness.SpeedLagSeconds,
+                speedLagSeconds = Lag(),
             });
         }
 
-        return Results.Json(new { views = list });
+        return Results.Json(new { views = list, speedPartitions = pipeline.Speed.Partitions.Select(PartitionJson) });
+    }
+
+    private async Task<IResult> PipelineAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var store = new ServingStore(clickHouse);
+            var speed = await store.ReadSpeedProgressAsync(null, cancellationToken);
+            var archive = await store.ReadArchiveProgressAsync(cancellationToken);
+            var runs = await store.ReadBatchRunsAsync(null, 50, cancellationToken);
+            return Results.Json(new
+            {
+                speedLagSeconds = Lag(),
+                speed = speed.Select(p => new { consumerGroup = p.ConsumerGroup, topic = p.Topic, partition = p.Partition, nextOffset = p.NextOffset, kafkaLag = p.KafkaLag, newestEventTime = IsoMs(p.NewestEventTime), flushedAt = IsoMs(p.FlushedAt), instance = p.Instance }),
+                archive = archive.Select(a => new { partition = a.Partition, archivedThrough = a.ArchivedThrough, recordedAt = IsoMs(a.RecordedAt), instance = a.Instance }),
+                batchRuns = runs.Select(r => new { view = r.View, day = r.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), rowsIn = r.RowsIn, rowsOut = r.RowsOut, durationMs = (long)r.Duration.TotalMilliseconds, watermark = Iso(r.Watermark), watermarkHeld = r.WatermarkHeld, finishedAt = IsoMs(r.FinishedAt), instance = r.Instance }),
+            });
+        }
+        catch (ClickHouseException e)
+        {
+            return Results.Problem(title: e.IsTransient ? "ClickHouse is unavailable" : "the query failed", detail: e.Message.Split('\n')[0],
+                statusCode: e.IsTransient ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError);
+        }
     }
 
     private async Task<IResult> GetAsync(string view, HttpContext context, CancellationToken cancellationToken)
@@ -92,17 +149,35 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
                 extensions: new Dictionary<string, object?> { ["field"] = field });
         }
 
+        var started = clock.GetTimestamp();
         var key = query.CacheKey;
-        if (options.CacheTtl > TimeSpan.Zero && _answers.TryGetValue(key, out var cached)
-            && now - cached.At < options.CacheTtl && !freshness.ChangedSince(view, cached.At, query.From, query.To))
-        {
-            return Results.Bytes(cached.Body, "application/json");
-        }
-
-        byte[] body;
+        byte[] rows;
+        ViewStatus status;
+        bool hit;
         try
         {
-            body = await AnswerAsync(query, cancellationToken);
+            status = await StatusAsync(query.View, cancellationToken);
+            hit = false;
+            rows = [];
+            if (options.CacheTtl > TimeSpan.Zero && _answers.TryGetValue(key, out var cached)
+                && clock.GetElapsedTime(cached.Since, started) < options.CacheTtl && !pipeline.ChangedSince(view, cached.Since, query.From, query.To))
+            {
+                hit = true;
+                rows = cached.Rows;
+            }
+            else
+            {
+                rows = await RowsAsync(query, cancellationToken);
+                if (options.CacheTtl > TimeSpan.Zero)
+                {
+                    if (_answers.Count >= options.MaxCachedAnswers)
+                    {
+                        _answers.Clear();
+                    }
+
+                    _answers[key] = (rows, started);
+                }
+            }
         }
         catch (ClickHouseException e)
         {
@@ -110,40 +185,48 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
                 statusCode: e.IsTransient ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError);
         }
 
-        if (options.CacheTtl > TimeSpan.Zero)
-        {
-            if (_answers.Count >= options.MaxCachedAnswers)
-            {
-                _answers.Clear();
-            }
-
-            _answers[key] = (body, now);
-        }
-
-        return Results.Bytes(body, "application/json");
+        context.Response.Headers[CacheHeader] = hit ? "hit" : "miss";
+        return Results.Bytes(Envelope(query, status, rows), "application/json");
     }
 
-    /// <summary>Runs the query and renders the JSON answer.</summary>
-    private async Task<byte[]> AnswerAsync(ViewQuery query, CancellationToken cancellationToken)
+    /// <summary>The answer: freshness as of now around the (possibly cached) rows.</summary>
+    private byte[] Envelope(ViewQuery query, ViewStatus status, byte[] rows)
     {
-        var status = await StatusAsync(query.View, cancellationToken);
-        var definition = query.View.View;
-        var output = new ArrayBufferWriter<byte>(4096);
-        await using (var writer = new Utf8JsonWriter(output))
+        var output = new ArrayBufferWriter<byte>(rows.Length + 512);
+        using (var writer = new Utf8JsonWriter(output))
         {
             writer.WriteStartObject();
-            writer.WriteString("view", definition.Name);
+            writer.WriteString("view", query.View.View.Name);
             WriteTime(writer, "watermark", status.Watermark);
             WriteTime(writer, "newestRealtimeBucket", status.NewestRealtimeBucket);
-            if (freshness.SpeedLagSeconds is { } lag)
+            if (Lag() is { } lag)
             {
-                writer.WriteNumber("speedLagSeconds", Math.Round(lag, 3));
+                writer.WriteNumber("speedLagSeconds", lag);
             }
             else
             {
                 writer.WriteNull("speedLagSeconds");
             }
 
+            writer.WriteStartArray("kafkaLag");
+            foreach (var p in pipeline.Speed.Partitions)
+            {
+                writer.WriteStartObject();
+                writer.WriteNumber("partition", p.Partition);
+                if (p.KafkaLag is { } behind)
+                {
+                    writer.WriteNumber("messages", behind);
+                }
+                else
+                {
+                    writer.WriteNull("messages");
+                }
+
+                writer.WriteString("asOf", IsoMs(p.FlushedAt));
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
             writer.WriteString("granularity", query.Granularity.Text);
             if (query.Omitted.Count > 0)
             {
@@ -156,7 +239,22 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
                 writer.WriteEndArray();
             }
 
-            writer.WriteStartArray("rows");
+            writer.WritePropertyName("rows");
+            writer.WriteRawValue(rows, skipInputValidation: true);
+            writer.WriteEndObject();
+        }
+
+        return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Runs the query and renders the rows as a JSON array.</summary>
+    private async Task<byte[]> RowsAsync(ViewQuery query, CancellationToken cancellationToken)
+    {
+        var definition = query.View.View;
+        var output = new ArrayBufferWriter<byte>(4096);
+        await using (var writer = new Utf8JsonWriter(output))
+        {
+            writer.WriteStartArray();
             await using var stream = await clickHouse.QueryAsync(query.ToSql(), "TabSeparated", cancellationToken);
             using var reader = new StreamReader(stream, Encoding.UTF8);
             while (await reader.ReadLineAsync(cancellationToken) is { Length: > 0 } line)
@@ -182,7 +280,6 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
             }
 
             writer.WriteEndArray();
-            writer.WriteEndObject();
         }
 
         return output.WrittenSpan.ToArray();
@@ -190,18 +287,25 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
 
     private async Task<ViewStatus> StatusAsync(ViewSql sql, CancellationToken cancellationToken)
     {
-        var now = clock.GetUtcNow().UtcDateTime;
-        if (_status.TryGetValue(sql.View.Name, out var cached) && now - cached.At < options.StatusTtl
-            && !freshness.ChangedSince(sql.View.Name, cached.At, DateTime.MinValue, DateTime.MaxValue))
+        var started = clock.GetTimestamp();
+        if (_status.TryGetValue(sql.View.Name, out var cached) && clock.GetElapsedTime(cached.Since, started) < options.StatusTtl
+            && !pipeline.ChangedSince(sql.View.Name, cached.Since, DateTime.MinValue, DateTime.MaxValue))
         {
             return cached.Status;
         }
 
         var (watermark, newest) = await new ServingStore(clickHouse).ReadFreshnessAsync(sql, cancellationToken);
         var status = new ViewStatus(watermark, newest);
-        _status[sql.View.Name] = (status, now);
+        _status[sql.View.Name] = (status, started);
         return status;
     }
+
+    private double? Lag() => pipeline.SpeedLagSeconds is { } lag ? Math.Round(lag, 3) : null;
+
+    private static object PartitionJson(SpeedPartitionProgress p) =>
+        new { partition = p.Partition, nextOffset = p.NextOffset, kafkaLag = p.KafkaLag, newestEventTime = IsoMs(p.NewestEventTime), flushedAt = IsoMs(p.FlushedAt), instance = p.Instance };
+
+    private static string? IsoMs(DateTime? value) => value?.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     private static void WriteTime(Utf8JsonWriter writer, string name, DateTime? value)
     {

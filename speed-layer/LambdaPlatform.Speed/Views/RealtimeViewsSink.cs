@@ -11,7 +11,9 @@ namespace LambdaPlatform.Speed.Views;
 /// collapses; and after a restart, records at or below the highest offset a view's table already holds for
 /// a partition are not counted again (the table, not the Kafka commit, says what is durable). Every event whose
 /// bucket is at or above the view's batch watermark W is counted, whatever its order; one below W is late and
-/// not written (it reaches the master dataset and the batch recomputes its day). W is re-read every 5 s.
+/// not written (it reaches the master dataset and the batch recomputes its day). W is re-read every 5 s. After the rows of
+/// a flush are written, each view it touched gets a change marker (<see cref="ServingStore.RecordViewChangesAsync"/>) with
+/// the bucket range, in the same flush: API instances drop cached answers of that range when they read it.
 /// </summary>
 public sealed class RealtimeViewsSink : IEventSink
 {
@@ -28,7 +30,6 @@ public sealed class RealtimeViewsSink : IEventSink
     private readonly Dictionary<int, long> _nextExpected = [];
     private Dictionary<string, DateTime> _watermarks = new(StringComparer.Ordinal);
     private long _watermarksReadAt = long.MinValue;
-    private readonly Action<string, DateTime, DateTime>? _onFlushed;
 
     /// <summary>Creates the sink for <paramref name="views"/>.</summary>
     /// <param name="clickHouse">Where the real-time tables live.</param>
@@ -37,11 +38,9 @@ public sealed class RealtimeViewsSink : IEventSink
     /// <param name="metrics">Instruments to record into, if any.</param>
     /// <param name="clock">Clock for the watermark refresh; default system.</param>
     /// <param name="dedupeWindow">eventIds remembered for duplicate removal.</param>
-    /// <param name="onFlushed">Called after a durable flush with each view's name and the bucket range it wrote (e.g. to invalidate caches).</param>
     public RealtimeViewsSink(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, EventSchemaRegistry schemas, SpeedMetrics? metrics = null, TimeProvider? clock = null,
-        int dedupeWindow = 1_000_000, Action<string, DateTime, DateTime>? onFlushed = null)
+        int dedupeWindow = 1_000_000)
     {
-        _onFlushed = onFlushed;
         _clickHouse = clickHouse;
         _store = new ServingStore(clickHouse);
         _aggregation = new RealtimeAggregation(views, schemas, dedupeWindow);
@@ -57,6 +56,7 @@ public sealed class RealtimeViewsSink : IEventSink
     /// <inheritdoc />
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
+        await _store.EnsurePipelineStateAsync(cancellationToken);
         foreach (var sql in _sql)
         {
             await _store.EnsureViewAsync(sql, cancellationToken);
@@ -100,15 +100,18 @@ public sealed class RealtimeViewsSink : IEventSink
             }
         }
 
-        _aggregation.Commit(result);
-        for (var v = 0; v < _sql.Length && _onFlushed is not null; v++)
+        var changes = new List<ViewChange>();
+        for (var v = 0; v < _sql.Length; v++)
         {
             if (result.Rows[v].Count > 0)
             {
                 var buckets = result.Rows[v].Select(r => (DateTime)r[0]!).ToList();
-                _onFlushed(_sql[v].View.Name, buckets.Min(), buckets.Max());
+                changes.Add(new ViewChange(_sql[v].View.Name, buckets.Min(), buckets.Max(), "speed"));
             }
         }
+
+        await _store.RecordViewChangesAsync(changes, ServingStore.ThisInstance, cancellationToken);
+        _aggregation.Commit(result);
 
         foreach (var (partition, offset) in last)
         {

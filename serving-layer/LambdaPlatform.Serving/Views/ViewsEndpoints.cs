@@ -56,16 +56,23 @@ public sealed record ViewsApiOptions
 /// The rows are cached; a cached answer is dropped as soon as this instance reads a change marker of its range (a flush, a
 /// batch swap, a move of W, by any process: <see cref="PipelineStateWatcher"/>). Freshness (W, newest real-time bucket,
 /// <c>speedLagSeconds</c>, per-partition Kafka lag) is rendered for every request from the pipeline state in ClickHouse.
-/// The response header <c>X-Lambda-Cache</c> says <c>hit</c> or <c>miss</c>.
+/// The response header <c>X-Lambda-Cache</c> says <c>hit</c> or <c>miss</c>; HTTP caching: <see cref="HttpCaching"/> (a weak
+/// <c>ETag</c> with <c>304 Not Modified</c>, <c>Cache-Control</c> from freshness). Rows and freshness: <see cref="AnswerCache{T}"/>.
 /// </summary>
 public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDefinition> views, PipelineStateWatcher pipeline, ViewsApiOptions options, TimeProvider clock)
 {
     /// <summary>The response header that says whether the rows came from the cache: <c>X-Lambda-Cache</c>.</summary>
     public const string CacheHeader = "X-Lambda-Cache";
 
+    /// <summary>The response header of a <c>304 Not Modified</c> that carries the current <c>speedLagSeconds</c>: <c>X-Lambda-Speed-Lag-Seconds</c>.</summary>
+    public const string SpeedLagHeader = "X-Lambda-Speed-Lag-Seconds";
+
+    /// <summary>The cache of answers' rows (single flight, refresh ahead).</summary>
+    public AnswerCache<byte[]> Cache => _cache;
+
     private readonly Dictionary<string, ViewSql> _views = views.ToDictionary(v => v.Name, v => new ViewSql(v), StringComparer.Ordinal);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (byte[] Rows, long Since)> _answers = new(StringComparer.Ordinal);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (ViewStatus Status, long Since)> _status = new(StringComparer.Ordinal);
+    private readonly AnswerCache<byte[]> _cache = new(options.CacheTtl, options.MaxCachedAnswers, clock);
+    private readonly AnswerCache<ViewStatus> _status = new(options.StatusTtl, int.MaxValue, clock);
 
     /// <summary>Maps the endpoints.</summary>
     public void Map(IEndpointRouteBuilder routes)
@@ -149,35 +156,14 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
                 extensions: new Dictionary<string, object?> { ["field"] = field });
         }
 
-        var started = clock.GetTimestamp();
-        var key = query.CacheKey;
-        byte[] rows;
+        Cached<byte[]> answer;
         ViewStatus status;
         bool hit;
         try
         {
             status = await StatusAsync(query.View, cancellationToken);
-            hit = false;
-            rows = [];
-            if (options.CacheTtl > TimeSpan.Zero && _answers.TryGetValue(key, out var cached)
-                && clock.GetElapsedTime(cached.Since, started) < options.CacheTtl && !pipeline.ChangedSince(view, cached.Since, query.From, query.To))
-            {
-                hit = true;
-                rows = cached.Rows;
-            }
-            else
-            {
-                rows = await RowsAsync(query, cancellationToken);
-                if (options.CacheTtl > TimeSpan.Zero)
-                {
-                    if (_answers.Count >= options.MaxCachedAnswers)
-                    {
-                        _answers.Clear();
-                    }
-
-                    _answers[key] = (rows, started);
-                }
-            }
+            (answer, hit) = await _cache.GetAsync(query.CacheKey, since => pipeline.ChangedSince(view, since, query.From, query.To),
+                ct => RowsAsync(query, ct), cancellationToken);
         }
         catch (ClickHouseException e)
         {
@@ -185,8 +171,22 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
                 statusCode: e.IsTransient ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError);
         }
 
-        context.Response.Headers[CacheHeader] = hit ? "hit" : "miss";
-        return Results.Bytes(Envelope(query, status, rows), "application/json");
+        var headers = context.Response.Headers;
+        headers[CacheHeader] = hit ? "hit" : "miss";
+        var etag = HttpCaching.ETag(answer.Value, status.Watermark, status.NewestRealtimeBucket);
+        headers.ETag = etag;
+        headers.CacheControl = HttpCaching.CacheControl(query.To, status.Watermark, options.CacheTtl);
+        if (HttpCaching.Matches(context.Request.Headers.IfNoneMatch, etag))
+        {
+            if (Lag() is { } lag)
+            {
+                headers[SpeedLagHeader] = lag.ToString(CultureInfo.InvariantCulture);
+            }
+
+            return Results.StatusCode(StatusCodes.Status304NotModified);
+        }
+
+        return Results.Bytes(Envelope(query, status, answer.Value), "application/json");
     }
 
     /// <summary>The answer: freshness as of now around the (possibly cached) rows.</summary>
@@ -287,17 +287,13 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
 
     private async Task<ViewStatus> StatusAsync(ViewSql sql, CancellationToken cancellationToken)
     {
-        var started = clock.GetTimestamp();
-        if (_status.TryGetValue(sql.View.Name, out var cached) && clock.GetElapsedTime(cached.Since, started) < options.StatusTtl
-            && !pipeline.ChangedSince(sql.View.Name, cached.Since, DateTime.MinValue, DateTime.MaxValue))
-        {
-            return cached.Status;
-        }
-
-        var (watermark, newest) = await new ServingStore(clickHouse).ReadFreshnessAsync(sql, cancellationToken);
-        var status = new ViewStatus(watermark, newest);
-        _status[sql.View.Name] = (status, started);
-        return status;
+        var (status, _) = await _status.GetAsync(sql.View.Name, since => pipeline.ChangedSince(sql.View.Name, since, DateTime.MinValue, DateTime.MaxValue),
+            async ct =>
+            {
+                var (watermark, newest) = await new ServingStore(clickHouse).ReadFreshnessAsync(sql, ct);
+                return new ViewStatus(watermark, newest);
+            }, cancellationToken);
+        return status.Value;
     }
 
     private double? Lag() => pipeline.SpeedLagSeconds is { } lag ? Math.Round(lag, 3) : null;
@@ -321,5 +317,5 @@ public sealed class ViewsEndpoints(IClickHouse clickHouse, IReadOnlyList<ViewDef
 
     private static string? Iso(DateTime? value) => value?.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
-    private sealed record ViewStatus(DateTime? Watermark, DateTime? NewestRealtimeBucket);
+    internal sealed record ViewStatus(DateTime? Watermark, DateTime? NewestRealtimeBucket);
 }

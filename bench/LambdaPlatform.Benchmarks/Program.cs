@@ -123,7 +123,7 @@ static async Task<List<BenchFigure>> KafkaFiguresAsync(ChDbClickHouse chdb, Even
     {
         var topic = BenchTopic.Create(broker, settings.KafkaEvents, settings.KafkaPartitions);
         var archiver = new ArchiveEndToEnd(chdb, schemas, broker);
-        List<double> bare = [], e2e = [], e2e2 = [], peer = [], archive = [];
+        List<double> bare = [], e2e = [], e2e2 = [], peer = [], archive = [], flushShare = [];
         var warnings = new List<string>();
         for (var r = 0; r < settings.Repeats; r++)
         {
@@ -133,8 +133,13 @@ static async Task<List<BenchFigure>> KafkaFiguresAsync(ChDbClickHouse chdb, Even
             {
                 foreach (var (instances, values) in new[] { (1, e2e), (2, e2e2) })
                 {
-                    var (elapsed, warning) = await speed.ConsumeAsync(topic, instances);
+                    var (elapsed, flushSeconds, warning) = await speed.ConsumeAsync(topic, instances);
                     values.Add(topic.Count / elapsed.TotalSeconds);
+                    if (instances == 1)
+                    {
+                        flushShare.Add(flushSeconds / elapsed.TotalSeconds);
+                    }
+
                     if (warning is not null)
                     {
                         warnings.Add($"run {r + 1}: {warning}");
@@ -179,6 +184,9 @@ static async Task<List<BenchFigure>> KafkaFiguresAsync(ChDbClickHouse chdb, Even
                 figures.Add(new BenchFigure("speed.e2e.vs_peer", e2eFigure.Value, "events/s").ComparedWith(peerFigure));
             }
 
+            // Where the time of one instance goes: the share of its wall time spent in flushes (writing raw events and views to
+            // ClickHouse, recording progress), when it neither consumes nor decodes; the rest is consuming, decoding, aggregating.
+            figures.Add(new BenchFigure("speed.e2e.flush_share", Harness.Median(flushShare), "fraction"));
             figures.Add(new BenchFigure("speed.e2e.2_instances.events_per_s", Harness.Median(e2e2), "events/s").ComparedWith(e2eFigure).WarnedThat(warning));
         }
 

@@ -24,10 +24,33 @@ internal sealed class SpeedEndToEnd(IClickHouse clickHouse, EventSchemaRegistry 
 
     /// <summary>
     /// Time from starting <paramref name="instances"/> consumers (one group) until they flushed every event of <paramref name="topic"/>,
-    /// and a warning if the count they reported included re-deliveries while some record was still missing.
+    /// the seconds they spent in flushes (writing to every sink: <c>lambda.speed.flush.duration</c>, summed over instances; the
+    /// consumer does nothing else meanwhile), and a warning if the count they reported included re-deliveries while some record
+    /// was still missing.
     /// </summary>
-    public async Task<(TimeSpan Elapsed, string? Warning)> ConsumeAsync(BenchTopic topic, int instances)
+    public async Task<(TimeSpan Elapsed, double FlushSeconds, string? Warning)> ConsumeAsync(BenchTopic topic, int instances)
     {
+        double flushSeconds = 0;
+        var sum = new Lock();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "lambda.speed.flush.duration")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<double>((_, seconds, _, _) =>
+        {
+            lock (sum)
+            {
+                flushSeconds += seconds;
+            }
+        });
+        listener.Start();
+
         var views = Views();
         var group = "bench-speed-" + Guid.NewGuid();
         var metrics = new List<SpeedMetrics>();
@@ -71,7 +94,10 @@ internal sealed class SpeedEndToEnd(IClickHouse clickHouse, EventSchemaRegistry 
                 }
             }
 
-            return (elapsed, warning);
+            lock (sum)
+            {
+                return (elapsed, flushSeconds, warning);
+            }
         }
         finally
         {

@@ -46,6 +46,7 @@ public static class SpeedCommand
             var server = CliSettings.Writer(settings, result.GetValue(clickHouse))
                 ?? throw new CliException($"--clickhouse is required (or clickhouse.host in the configuration file, or {ClickHouseEnvironmentVariable} with the connection string)");
             var listen = result.GetValue(http) ?? settings.Speed.Http;
+            var telemetry = CliSettings.Telemetry(settings, result, "speed");
 
             // Definitions first: a broken view is reported whether or not ClickHouse is reachable.
             var schemas = EventSchemaRegistry.LoadDefault();
@@ -56,7 +57,7 @@ public static class SpeedCommand
             if (listen is null)
             {
                 var builder = Host.CreateApplicationBuilder();
-                builder.Services.AddLambdaCore(clickHouseClient, views, schemas).AddSpeedLayer(options);
+                builder.Services.AddLambdaCore(clickHouseClient, views, schemas).AddSpeedLayer(options).AddLambdaTelemetry(telemetry);
                 using var host = builder.Build();
                 var exit = WorkerExit.Watch(host.Services, "speed layer");
                 await stdout.WriteLineAsync($"speed layer consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {server}; Ctrl-C stops");
@@ -67,7 +68,7 @@ public static class SpeedCommand
 
             var web = WebApplication.CreateSlimBuilder();
             web.WebHost.UseUrls("http://" + listen);
-            web.Services.AddLambdaCore(clickHouseClient, views, schemas).AddSpeedLayer(options);
+            web.Services.AddLambdaCore(clickHouseClient, views, schemas).AddSpeedLayer(options).AddLambdaTelemetry(telemetry);
             web.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddPrometheusExporter());
             await using var app = web.Build();
             var appExit = WorkerExit.Watch(app.Services, "speed layer");

@@ -139,6 +139,27 @@ public static class LambdaTelemetry
         return services;
     }
 
+    /// <summary>
+    /// Tracing for a short-lived producer without a host (<c>lambda produce</c>): its spans (<see cref="KafkaTracing.ProducerSource"/>)
+    /// are recorded, so its records carry a <c>traceparent</c>, and exported with OTLP when configured. Dispose it to flush the export.
+    /// </summary>
+    public static TracerProvider CreateProducerTracing(TelemetryOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var builder = OpenTelemetry.Sdk.CreateTracerProviderBuilder()
+            .ConfigureResource(resource => resource
+                .AddService(options.ServiceName, serviceInstanceId: ServingStore.ThisInstance)
+                .AddAttributes([new KeyValuePair<string, object>("lambda.role", options.Role)]))
+            .AddSource(KafkaTracing.ProducerSourceName);
+        if (options.ExportsOtlp())
+        {
+            builder.AddOtlpExporter(exporter => Configure(exporter, options, "/v1/traces"));
+        }
+
+        return builder.Build();
+    }
+
     /// <summary>The configured endpoint (with the signal's path for <c>http/protobuf</c>) and protocol; else the SDK's variables.</summary>
     private static void Configure(OtlpExporterOptions exporter, TelemetryOptions options, string signalPath)
     {

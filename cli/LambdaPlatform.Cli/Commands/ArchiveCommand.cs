@@ -4,13 +4,7 @@ using LambdaPlatform.Cli.Hosting;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Hosting;
 using LambdaPlatform.Schemas.Events;
-using LambdaPlatform.Schemas.Views;
-using LambdaPlatform.Serving;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using OpenTelemetry.Metrics;
 
 namespace LambdaPlatform.Cli.Commands;
 
@@ -76,39 +70,7 @@ public static class ArchiveCommand
             var banner = $"archiver consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {options.RootPath}"
                 + (server is null ? string.Empty : $"; progress into {server}");
             var listen = result.GetValue(http) ?? settings.Archive.Http;
-            if (listen is null)
-            {
-                var builder = Host.CreateApplicationBuilder();
-                Compose(builder.Services);
-                using var host = builder.Build();
-                var exit = WorkerExit.Watch(host.Services, "archiver");
-                await stdout.WriteLineAsync(banner + "; Ctrl-C stops");
-                await host.RunAsync(cancellationToken);
-                exit.ThrowIfFailed();
-                return 0;
-            }
-
-            var web = WebApplication.CreateSlimBuilder();
-            web.WebHost.UseUrls("http://" + listen);
-            Compose(web.Services);
-            web.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddPrometheusExporter());
-            await using var app = web.Build();
-            var appExit = WorkerExit.Watch(app.Services, "archiver");
-            app.MapHealth();
-            app.MapPrometheusScrapingEndpoint("/metrics");
-            try
-            {
-                await app.StartAsync(cancellationToken);
-            }
-            catch (IOException e)
-            {
-                throw new CliException($"cannot listen on {listen}: {e.Message} (choose another with --http)");
-            }
-
-            await stdout.WriteLineAsync($"{banner}; health on http://{listen}/health; Ctrl-C stops");
-            await app.WaitForShutdownAsync(cancellationToken);
-            appExit.ThrowIfFailed();
-            return 0;
+            return await WorkerHost.RunAsync("archiver", banner, listen, Compose, stdout, cancellationToken);
         });
         return command;
     }

@@ -3,13 +3,8 @@ using LambdaPlatform.Cli.Hosting;
 using LambdaPlatform.Hosting;
 using LambdaPlatform.Schemas.Events;
 using LambdaPlatform.Schemas.Views;
-using LambdaPlatform.Serving;
 using LambdaPlatform.Speed;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using OpenTelemetry.Metrics;
 
 namespace LambdaPlatform.Cli.Commands;
 
@@ -54,39 +49,8 @@ public static class SpeedCommand
             await using var clickHouseClient = new ClickHouse.ServerClickHouse(server);
             await clickHouseClient.ExecuteAsync("SELECT 1", cancellationToken); // fail fast, with one line, when unreachable
 
-            if (listen is null)
-            {
-                var builder = Host.CreateApplicationBuilder();
-                builder.Services.AddLambdaCore(clickHouseClient, views, schemas).AddSpeedLayer(options).AddLambdaTelemetry(telemetry);
-                using var host = builder.Build();
-                var exit = WorkerExit.Watch(host.Services, "speed layer");
-                await stdout.WriteLineAsync($"speed layer consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {server}; Ctrl-C stops");
-                await host.RunAsync(cancellationToken);
-                exit.ThrowIfFailed();
-                return 0;
-            }
-
-            var web = WebApplication.CreateSlimBuilder();
-            web.WebHost.UseUrls("http://" + listen);
-            web.Services.AddLambdaCore(clickHouseClient, views, schemas).AddSpeedLayer(options).AddLambdaTelemetry(telemetry);
-            web.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddPrometheusExporter());
-            await using var app = web.Build();
-            var appExit = WorkerExit.Watch(app.Services, "speed layer");
-            app.MapHealth();
-            app.MapPrometheusScrapingEndpoint("/metrics");
-            try
-            {
-                await app.StartAsync(cancellationToken);
-            }
-            catch (IOException e)
-            {
-                throw new CliException($"cannot listen on {listen}: {e.Message} (choose another with --http)");
-            }
-
-            await stdout.WriteLineAsync($"speed layer consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {server}; health on http://{listen}/health; Ctrl-C stops");
-            await app.WaitForShutdownAsync(cancellationToken);
-            appExit.ThrowIfFailed();
-            return 0;
+            return await WorkerHost.RunAsync("speed layer", $"speed layer consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {server}", listen,
+                services => services.AddLambdaCore(clickHouseClient, views, schemas).AddSpeedLayer(options).AddLambdaTelemetry(telemetry), stdout, cancellationToken);
         });
         return command;
     }

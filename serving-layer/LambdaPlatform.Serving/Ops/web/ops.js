@@ -197,6 +197,7 @@
         plot.className = 'chart';
         box.appendChild(plot);
         const table = document.createElement('table');
+        table.className = 'accuracy-measures';
         table.innerHTML = '<thead><tr><th>measure</th><th>kind</th><th class="num">buckets compared</th><th class="num">out of bound</th>'
           + '<th class="num">max rel. error</th><th class="num">mean rel. error</th><th class="num">bound</th><th class="num">top-k misses</th></tr></thead><tbody></tbody>';
         box.appendChild(table);
@@ -231,6 +232,9 @@
           axes: [{}, { label: 'relative error %' }],
           scales: { x: { time: true } },
         }, data);
+        // uPlot widens a time axis with one point to 1,000 days: three days either side of the one day instead.
+        const plot = charts.get('accuracy:' + view.view);
+        if (plot && xs.length === 1) plot.setScale('x', { min: xs[0] - 3 * 86400, max: xs[0] + 3 * 86400 });
       }
 
       const rows = latest.measures.map((m) => row(m.name, [
@@ -243,7 +247,8 @@
         cell(m.exact ? 'exact' : percent(m.bound), m.bound, 'num'),
         cell(int(m.topkMisses), m.topkMisses, 'num'),
       ], m.exact && m.bucketsOutOfBound > 0 ? 'warn' : ''));
-      const body = box.querySelector('tbody');
+      // Not the first tbody of the box: the chart's legend (a uPlot table) comes before it.
+      const body = box.querySelector('table.accuracy-measures > tbody');
       const fresh = document.createElement('tbody');
       rows.forEach((r) => fresh.appendChild(r));
       body.replaceWith(fresh);

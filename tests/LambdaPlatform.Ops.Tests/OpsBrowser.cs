@@ -55,6 +55,33 @@ public sealed class OpsBrowser : IAsyncDisposable
     }
 }
 
+/// <summary>A test class's platform (<see cref="StartPlatformAsync"/>, prepared by <see cref="PrepareAsync"/>) and browser.</summary>
+public abstract class PlatformWithBrowser : IAsyncLifetime
+{
+    public TestPlatform Platform { get; private set; } = null!;
+
+    public OpsBrowser Browser { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Platform = await StartPlatformAsync();
+        Browser = await OpsBrowser.LaunchAsync();
+        await PrepareAsync(Platform);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Browser.DisposeAsync();
+        await Platform.DisposeAsync();
+    }
+
+    /// <summary>Starts the platform: on embedded defaults without API keys unless overridden.</summary>
+    protected virtual Task<TestPlatform> StartPlatformAsync() => TestPlatform.StartAsync();
+
+    /// <summary>Gives the platform what the class's tests read (events, batch runs).</summary>
+    protected abstract Task PrepareAsync(TestPlatform platform);
+}
+
 /// <summary>One page of the operations page, with every console error and uncaught script error it produced.</summary>
 public sealed class OpsPageSession : IAsyncDisposable
 {

@@ -12,27 +12,17 @@ public sealed class OpsPageKeyTests(OpsPageKeyTests.Fixture fixture) : IClassFix
     private readonly OpsBrowser _browser = fixture.Browser;
 
     /// <summary>One platform with one API key (the test's HTTP client sends it) and one browser for the class.</summary>
-    public sealed class Fixture : IAsyncLifetime
+    public sealed class Fixture : PlatformWithBrowser
     {
         public string Key { get; } = "ops-key-" + Guid.NewGuid().ToString("N");
 
-        public TestPlatform Platform { get; private set; } = null!;
+        protected override Task<TestPlatform> StartPlatformAsync() => TestPlatform.StartAsync(apiKey: Key);
 
-        public OpsBrowser Browser { get; private set; } = null!;
-
-        public async Task InitializeAsync()
+        protected override async Task PrepareAsync(TestPlatform platform)
         {
-            Platform = await TestPlatform.StartAsync(apiKey: Key);
-            Browser = await OpsBrowser.LaunchAsync();
-            Platform.Produce(TestPlatform.Checkouts(30, DateTime.UtcNow.AddSeconds(-30), TimeSpan.FromSeconds(1), seed: 41));
-            await TestPlatform.PollAsync(async () => (await Platform.GetJsonAsync("/v1/views")).GetProperty("speedPartitions").GetArrayLength() > 0,
+            platform.Produce(TestPlatform.Checkouts(30, DateTime.UtcNow.AddSeconds(-30), TimeSpan.FromSeconds(1), seed: 41));
+            await TestPlatform.PollAsync(async () => (await platform.GetJsonAsync("/v1/views")).GetProperty("speedPartitions").GetArrayLength() > 0,
                 "the speed layer's first flush");
-        }
-
-        public async Task DisposeAsync()
-        {
-            await Browser.DisposeAsync();
-            await Platform.DisposeAsync();
         }
     }
 

@@ -19,31 +19,19 @@ public sealed partial class OpsPageTests(OpsPageTests.Fixture fixture) : IClassF
     /// <summary>
     /// One platform with a batch run behind it (a day two days back, loaded from the master dataset) and one browser for the class.
     /// </summary>
-    public sealed class Fixture : IAsyncLifetime
+    public sealed class Fixture : PlatformWithBrowser
     {
-        public TestPlatform Platform { get; private set; } = null!;
-
-        public OpsBrowser Browser { get; private set; } = null!;
-
-        public async Task InitializeAsync()
+        protected override async Task PrepareAsync(TestPlatform platform)
         {
-            Platform = await TestPlatform.StartAsync();
-            Browser = await OpsBrowser.LaunchAsync();
             var day = DateOnly.FromDateTime(DateTime.UtcNow.AddDays(-2));
-            Platform.Produce(TestPlatform.Checkouts(60, day.ToDateTime(new TimeOnly(8, 0), DateTimeKind.Utc), TimeSpan.FromMinutes(5), seed: 31));
+            platform.Produce(TestPlatform.Checkouts(60, day.ToDateTime(new TimeOnly(8, 0), DateTimeKind.Utc), TimeSpan.FromMinutes(5), seed: 31));
 
             // The archiver publishes within its max file age; until then the day has no master files and loads nothing (waiting for
             // it first keeps the batch runs the page shows to a few).
-            await TestPlatform.PollAsync(async () => (await Platform.GetJsonAsync("/v1/pipeline")).GetProperty("archive").EnumerateArray()
+            await TestPlatform.PollAsync(async () => (await platform.GetJsonAsync("/v1/pipeline")).GetProperty("archive").EnumerateArray()
                 .Sum(a => a.GetProperty("archivedThrough").GetInt64() + 1) >= 60, "the archiver's progress over the day's records");
-            await TestPlatform.PollAsync(async () => (await Platform.BatchRunAsync(new { view = "checkout_revenue", day = TestPlatform.Day(day) }))
+            await TestPlatform.PollAsync(async () => (await platform.BatchRunAsync(new { view = "checkout_revenue", day = TestPlatform.Day(day) }))
                 .Any(r => r.GetProperty("rowsOut").GetInt64() > 0), "a batch run that loads the day");
-        }
-
-        public async Task DisposeAsync()
-        {
-            await Browser.DisposeAsync();
-            await Platform.DisposeAsync();
         }
     }
 

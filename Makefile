@@ -13,12 +13,13 @@ export DOTNET_NOLOGO := 1
 
 TEST_PROJECTS := $(sort $(wildcard tests/*/*.Tests.csproj))
 
-.PHONY: all deps chdb clickhouse-server postgresql prometheus build test run bench chaos soak clean
+.PHONY: all deps chdb clickhouse-server postgresql prometheus chromium build test run bench chaos soak clean
 
 all: build
 
-## deps: everything the tests and the embedded run need (chDB library, clickhouse-server, promtool, NuGet packages).
-deps: chdb clickhouse-server postgresql prometheus
+## deps: everything the tests and the embedded run need (chDB library, clickhouse-server, promtool, chromium, NuGet packages).
+## The operations page's chart library comes from npm at build time (serving-layer/LambdaPlatform.Serving/Ops/web/package-lock.json).
+deps: chdb clickhouse-server postgresql prometheus chromium
 	$(DOTNET) restore LambdaPlatform.sln --verbosity quiet
 
 ## chdb: libchdb.so (ClickHouse as an in-process library) from its npm package, cached under $(CACHE).
@@ -59,6 +60,15 @@ prometheus:
 	  (apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 || \
 	   (apt-get update -qq && apt-get install -y --no-install-recommends prometheus >/dev/null)); \
 	  service prometheus stop >/dev/null 2>&1 || true; }
+
+## chromium: Debian's chromium, which the browser tests of the operations page drive headless through Microsoft.Playwright
+## (started by path, /usr/bin/chromium; Playwright's own browser downloads are never used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
+	  echo "installing Debian's chromium"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  (apt-get install -y --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1 || \
+	   (apt-get update -qq && apt-get install -y --no-install-recommends chromium fonts-dejavu-core >/dev/null)); }
 
 build: deps
 	$(DOTNET) build LambdaPlatform.sln -c $(CONFIGURATION) --no-restore --verbosity quiet -nologo

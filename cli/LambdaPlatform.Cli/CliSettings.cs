@@ -1,5 +1,6 @@
 using System.CommandLine;
 using LambdaPlatform.ClickHouse;
+using LambdaPlatform.Hosting;
 using LambdaPlatform.Hosting.Configuration;
 using LambdaPlatform.Jobs;
 using LambdaPlatform.Serving;
@@ -20,6 +21,38 @@ public static class CliSettings
         Description = $"Configuration file (JSON; default: env {LambdaConfiguration.FileVariable}, else none). Environment variables LAMBDA_<SECTION>__<KEY> override it; flags override both",
         Recursive = true,
     };
+
+    /// <summary>The global <c>--log-format text|json</c> option, valid on every command (over <c>telemetry.logFormat</c>).</summary>
+    public static Option<string?> LogFormatOption { get; } = new("--log-format")
+    {
+        Description = "Console log format: text, or json (one object a line, with trace and span ids); default: telemetry.logFormat, else text",
+        Recursive = true,
+    };
+
+    /// <summary>
+    /// The telemetry of a process in <paramref name="role"/> (<c>up</c>, <c>serve</c>, <c>speed</c>, <c>archive</c>): <c>telemetry.*</c>,
+    /// with <c>--log-format</c> over it.
+    /// </summary>
+    /// <exception cref="CliException">The log format is neither text nor json.</exception>
+    public static TelemetryOptions Telemetry(LambdaSettings settings, ParseResult result, string role)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(result);
+        var format = result.GetValue(LogFormatOption) ?? settings.Telemetry.LogFormat;
+        if (format is not ("text" or "json"))
+        {
+            throw new CliException($"--log-format must be text or json, not '{format}'");
+        }
+
+        return new TelemetryOptions
+        {
+            OtlpEndpoint = settings.Telemetry.OtlpEndpoint,
+            OtlpProtocol = settings.Telemetry.OtlpProtocol,
+            JsonLogs = format == "json",
+            ServiceName = settings.Telemetry.ServiceName,
+            Role = role,
+        };
+    }
 
     /// <summary>The settings of the file named by <c>--config</c> (or <c>LAMBDA_CONFIG</c>) with the environment laid over it.</summary>
     /// <exception cref="CliException">The file or a variable is wrong; the message names the file, line and key.</exception>

@@ -39,6 +39,7 @@ public static class LambdaCli
             ConfigCommand.Create(stdout),
         };
         root.Options.Add(CliSettings.ConfigOption);
+        root.Options.Add(CliSettings.LogFormatOption);
 
         var parsed = root.Parse(args);
         if (FirstProblem(parsed) is { } problem)

@@ -8,7 +8,8 @@ namespace LambdaPlatform.Hosting;
 /// <summary>
 /// The speed layer's progress, recorded in the serving ClickHouse (<see cref="ServingStore.RecordSpeedProgressAsync"/>) at each
 /// durable flush. Keeps, per partition, the newest event time flushed so far (seeded from the table the first time a partition
-/// is seen, so a restart or rebalance never makes it go back). Used by one consumer (its flush loop); not thread-safe.
+/// is seen, so a restart or rebalance never makes it go back), and what each flush read (records, dead letters with samples:
+/// <see cref="ServingStore.RecordIngestAsync"/>). Used by one consumer (its flush loop); not thread-safe.
 /// </summary>
 public sealed class ClickHouseSpeedProgress(IClickHouse clickHouse) : ISpeedProgress
 {
@@ -41,6 +42,9 @@ public sealed class ClickHouseSpeedProgress(IClickHouse clickHouse) : ISpeedProg
             _newest[(row.Topic, row.Partition)] = row.NewestEventTime;
         }
     }
+
+    /// <inheritdoc />
+    public Task RecordIngestAsync(IngestRecord flush, CancellationToken cancellationToken = default) => _store.RecordIngestAsync(flush, cancellationToken);
 }
 
 /// <summary>

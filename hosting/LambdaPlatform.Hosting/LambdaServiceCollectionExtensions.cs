@@ -14,6 +14,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace LambdaPlatform.Hosting;
 
@@ -42,7 +43,8 @@ public static class LambdaServiceCollectionExtensions
 {
     /// <summary>
     /// Registers what every role shares: the serving ClickHouse (<see cref="IClickHouse"/>; and a read-only client for the API
-    /// under <see cref="ServingApi.ReaderKey"/> when given), the view definitions, the event schemas and the clock.
+    /// under <see cref="ServingApi.ReaderKey"/> when given), each wrapped in a <see cref="TracingClickHouse"/>, the view
+    /// definitions, the event schemas and the clock. Traces and logs: <see cref="LambdaTelemetry.AddLambdaTelemetry"/>.
     /// </summary>
     public static IServiceCollection AddLambdaCore(this IServiceCollection services, IClickHouse serving, IReadOnlyList<ViewDefinition> views, EventSchemaRegistry schemas,
         TimeProvider? clock = null, IClickHouse? reader = null)
@@ -51,10 +53,11 @@ public static class LambdaServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(serving);
         ArgumentNullException.ThrowIfNull(views);
         ArgumentNullException.ThrowIfNull(schemas);
-        services.AddSingleton(serving);
+        // Every statement a role runs is a span under the operation that ran it (see TracingClickHouse).
+        services.AddSingleton(TracingClickHouse.Wrap(serving));
         if (reader is not null)
         {
-            services.AddKeyedSingleton(ServingApi.ReaderKey, reader);
+            services.AddKeyedSingleton(ServingApi.ReaderKey, TracingClickHouse.Wrap(reader));
         }
 
         services.AddSingleton(views);
@@ -97,7 +100,7 @@ public static class LambdaServiceCollectionExtensions
             progress: new ClickHouseSpeedProgress(sp.GetRequiredService<IClickHouse>())));
         services.AddHostedService(sp => sp.GetRequiredService<SpeedConsumer>());
         services.AddHealthChecks().AddCheck<SpeedHealthCheck>("speed");
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(SpeedMetrics.MeterName));
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(SpeedMetrics.MeterName)).WithTracing(tracing => tracing.AddSource(SpeedTracing.SourceName));
         return services;
     }
 
@@ -119,7 +122,7 @@ public static class LambdaServiceCollectionExtensions
             progress: sp.GetService<IClickHouse>() is { } clickHouse ? new ClickHouseArchiveProgress(clickHouse, sp.GetRequiredService<TimeProvider>()) : null));
         services.AddHostedService(sp => sp.GetRequiredService<Archiver>());
         services.AddHealthChecks().AddCheck<ArchiverHealthCheck>("archiver");
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(ArchiverMetrics.MeterName));
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(ArchiverMetrics.MeterName)).WithTracing(tracing => tracing.AddSource(ArchiveTracing.SourceName));
         return services;
     }
 
@@ -135,9 +138,10 @@ public static class LambdaServiceCollectionExtensions
         options.Validate();
         services.TryAddSingleton(options);
         services.TryAddSingleton<BatchMetrics>();
-        services.AddSingleton(sp => new BatchRecompute(engine, sp.GetRequiredService<IClickHouse>(), sp.GetRequiredService<IReadOnlyList<ViewDefinition>>(),
+        var tracedEngine = TracingClickHouse.Wrap(engine);
+        services.AddSingleton(sp => new BatchRecompute(tracedEngine, sp.GetRequiredService<IClickHouse>(), sp.GetRequiredService<IReadOnlyList<ViewDefinition>>(),
             options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<BatchRecompute>>(), sp.GetRequiredService<BatchMetrics>()));
-        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(BatchMetrics.MeterName));
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(BatchMetrics.MeterName)).WithTracing(tracing => tracing.AddSource(BatchTracing.SourceName));
         return services;
     }
 
@@ -168,6 +172,7 @@ public static class LambdaServiceCollectionExtensions
         var batch = services.LastOrDefault(d => d.ServiceType == typeof(BatchOptions))?.ImplementationInstance as BatchOptions
             ?? throw new InvalidOperationException("AddJobs needs AddBatch first");
         services.AddLambdaJobs(options, batch);
+        services.AddOpenTelemetry().WithTracing(tracing => tracing.AddSource(JobTracing.SourceName));
         return services;
     }
 

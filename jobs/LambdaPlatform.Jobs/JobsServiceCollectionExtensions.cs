@@ -72,6 +72,14 @@ public static class JobsServiceCollectionExtensions
             return CreateStorage(options);
         });
         services.AddSingleton<JobActivator>(sp => new AspNetCoreJobActivator(sp.GetRequiredService<IServiceScopeFactory>()));
+
+        // Hangfire's global filters plus this host's: each job a span (JobTracing), without touching the static GlobalJobFilters.
+        services.TryAddSingleton<IJobFilterProvider>(_ =>
+        {
+            var own = new JobFilterCollection();
+            own.Add(JobTracing.Filter);
+            return new JobFilterProviderCollection(JobFilterProviders.Providers, own);
+        });
         services.AddSingleton(sp => new RecurringJobManager(
             sp.GetRequiredService<JobStorage>(), sp.GetRequiredService<IJobFilterProvider>(), sp.GetRequiredService<ITimeZoneResolver>(), NowFactory(sp)));
         services.AddSingleton<IRecurringJobManager>(sp => sp.GetRequiredService<RecurringJobManager>());

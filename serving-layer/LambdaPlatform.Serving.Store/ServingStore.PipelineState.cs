@@ -54,6 +54,9 @@ public sealed partial class ServingStore
             insertedAt DateTime DEFAULT now()
         ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(insertedAt) ORDER BY (insertedAt, view)
         """,
+
+        // Records read and dead letters per flush (ServingStore.Ingest.cs).
+        .. CreateIngestTables,
     ];
 
     /// <summary>Creates the pipeline-state tables if missing. Idempotent; needs a user that may create tables.</summary>
@@ -66,14 +69,14 @@ public sealed partial class ServingStore
     }
 
     /// <summary>
-    /// Drops change markers inserted before <paramref name="changesBefore"/> and batch-run rows of months wholly before
+    /// Drops change markers, ingest counts and dead-letter samples of days before <paramref name="changesBefore"/> and batch-run rows of months wholly before
     /// <paramref name="runsBefore"/> (whole partitions: cheap). Progress tables keep one row per partition and need none.
     /// </summary>
     /// <returns>The partitions dropped, as <c>table:partition</c>.</returns>
     public async Task<IReadOnlyList<string>> PrunePipelineStateAsync(DateTime changesBefore, DateTime runsBefore, CancellationToken cancellationToken = default)
     {
         var dropped = new List<string>();
-        foreach (var (table, before, format) in new[] { (ViewChangesTable, changesBefore.Date, "yyyyMMdd"), (BatchRunsTable, new DateTime(runsBefore.Year, runsBefore.Month, 1, 0, 0, 0, DateTimeKind.Utc), "yyyyMM") })
+        foreach (var (table, before, format) in new[] { (ViewChangesTable, changesBefore.Date, "yyyyMMdd"), (IngestTable, changesBefore.Date, "yyyyMMdd"), (DeadLettersTable, changesBefore.Date, "yyyyMMdd"), (BatchRunsTable, new DateTime(runsBefore.Year, runsBefore.Month, 1, 0, 0, 0, DateTimeKind.Utc), "yyyyMM") })
         {
             var limit = long.Parse(before.ToString(format, CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
             foreach (var fields in await RowsAsync(

@@ -10,6 +10,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Scalar.AspNetCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using System.Diagnostics.Metrics;
+using LambdaPlatform.Serving.Ops;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
 
@@ -17,7 +19,8 @@ namespace LambdaPlatform.Serving;
 
 /// <summary>
 /// Registers and maps the platform's HTTP API: <c>/v1/views</c>, <c>/v1/views/{view}</c>, <c>/v1/sql</c>,
-/// <c>/health</c>, <c>/metrics</c> (Prometheus), <c>/openapi/v1.json</c> and the interactive page <c>/docs</c>.
+/// <c>/health</c>, <c>/metrics</c> (Prometheus), <c>/openapi/v1.json</c>, the interactive page <c>/docs</c> and the operations
+/// page at <c>/</c> (<see cref="OpsPage"/>).
 /// Needs an <see cref="IClickHouse"/>, the view definitions and a <see cref="TimeProvider"/> in the container. A keyed
 /// <see cref="IClickHouse"/> under <see cref="ReaderKey"/> (e.g. ClickHouse's read-only <c>analyst</c> user), when present,
 /// answers the views and <c>/v1/sql</c> instead.
@@ -52,6 +55,7 @@ public static class ServingApi
         services.AddHostedService(sp => sp.GetRequiredService<PipelineStateWatcher>());
         services.AddSingleton(sp => new ViewsEndpoints(ServingClickHouse(sp), sp.GetRequiredService<IReadOnlyList<ViewDefinition>>(),
             sp.GetRequiredService<PipelineStateWatcher>(), sp.GetRequiredService<ViewsApiOptions>().Validate(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new ApiLatency(sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.AddOpenApi();
         services.AddHealthChecks();
         services.AddProblemDetails();
@@ -85,6 +89,10 @@ public static class ServingApi
         routes.MapSqlEndpoint();
         routes.ServiceProvider.GetRequiredService<ViewsEndpoints>().Map(routes);
         routes.MapAccuracyEndpoint();
+
+        // The operations page; its latency figures start with the first request, not with the first visit.
+        routes.ServiceProvider.GetRequiredService<ApiLatency>();
+        routes.MapOpsPage();
         routes.MapOpenApi();
         routes.MapScalarApiReference("/docs");
         MapHealth(routes);

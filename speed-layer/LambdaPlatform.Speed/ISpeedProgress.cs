@@ -18,4 +18,10 @@ public interface ISpeedProgress
 {
     /// <summary>Records one durable flush: one entry per partition it read records of.</summary>
     Task RecordAsync(string consumerGroup, IReadOnlyList<PartitionFlush> partitions, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records what one durable flush read: records, and the dead letters among them by rule and path with samples
+    /// (<see cref="IngestTally"/>). Default: nothing.
+    /// </summary>
+    Task RecordIngestAsync(Serving.Store.IngestRecord flush, CancellationToken cancellationToken = default) => Task.CompletedTask;
 }

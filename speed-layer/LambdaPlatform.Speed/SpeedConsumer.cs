@@ -81,6 +81,8 @@ public sealed class SpeedConsumer : BackgroundService
     public long EventsFlushed => Interlocked.Read(ref _eventsFlushed);
 
     private long _eventsFlushed;
+    private readonly IngestTally _tally = new();
+    private readonly BatchTrace _trace = new();
     private readonly List<ConsumedEvent> _batch = [];
     private readonly Dictionary<TopicPartition, TopicPartitionOffset> _positions = [];
 
@@ -150,6 +152,8 @@ public sealed class SpeedConsumer : BackgroundService
                         continue;
                     }
 
+                    _trace.Read(record);
+                    _tally.Read();
                     _metrics.EventsIn.Add(1, new KeyValuePair<string, object?>("partition", record.Partition.Value));
                     _positions[record.TopicPartition] = new TopicPartitionOffset(record.TopicPartition, record.Offset + 1);
                     Schemas.Validation.Violation? violation;
@@ -165,12 +169,22 @@ public sealed class SpeedConsumer : BackgroundService
                     }
 
                     _metrics.Invalid.Add(1, new KeyValuePair<string, object?>("rule", violation!.Rule), new KeyValuePair<string, object?>("partition", record.Partition.Value));
+                    _trace.DeadLettered();
+                    _tally.DeadLettered(record, violation);
                     deadLetters.Publish(record, violation);
                 }
 
                 if (_positions.Count > 0)
                 {
-                    await FlushAsync(consumer, deadLetters, _batch, _positions, stoppingToken);
+                    _trace.Consumed(_batch.Count);
+                    try
+                    {
+                        await FlushAsync(consumer, deadLetters, _batch, _positions, stoppingToken);
+                    }
+                    finally
+                    {
+                        _trace.Done();
+                    }
                 }
             }
         }
@@ -191,6 +205,7 @@ public sealed class SpeedConsumer : BackgroundService
         var started = _clock.GetTimestamp();
         var paused = new List<TopicPartition>();
         var delay = RetryBaseDelay;
+        var flushSpan = _trace.StartFlush(batch.Count);
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -210,6 +225,7 @@ public sealed class SpeedConsumer : BackgroundService
                 var wait = TimeSpan.FromTicks((long)(delay.Ticks * (0.5 + Random.Shared.NextDouble())));
 #pragma warning restore CA5394
                 _metrics.FlushFailures.Add(1);
+                flushSpan?.AddEvent(new ActivityEvent("flush failed", tags: new ActivityTagsCollection { ["attempt"] = attempt, ["error"] = e.Message }));
                 _health = new SpeedHealth(false, $"flush failing, retry {attempt}, consumption paused: {e.Message}", _health.LastFlushAt);
                 _logger.LogWarning("speed flush failed (attempt {Attempt}), retrying in {Delay}: {Error}", attempt, wait, e.Message);
                 HoldPaused(consumer, paused, wait, cancellationToken);
@@ -231,6 +247,7 @@ public sealed class SpeedConsumer : BackgroundService
             }
         }
 
+        flushSpan?.Dispose();
         var visibleAt = _clock.GetUtcNow().UtcDateTime;
         _metrics.FlushDuration.Record(_clock.GetElapsedTime(started).TotalSeconds);
         foreach (var c in batch)
@@ -271,8 +288,22 @@ public sealed class SpeedConsumer : BackgroundService
             {
                 _logger.LogWarning("recording speed progress failed (freshness readers see an older flush): {Error}", e.Message);
             }
+
+            if (_tally.Take(_options.GroupId, visibleAt) is { } ingest)
+            {
+                try
+                {
+                    await _progress.RecordIngestAsync(ingest, cancellationToken);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    _logger.LogWarning("recording the flush's records and dead letters failed (the operations page misses them): {Error}", e.Message);
+                }
+            }
         }
 
+        using var commitSpan = SpeedTracing.Source.StartActivity("speed.commit");
+        commitSpan?.SetTag("lambda.speed.partitions", positions.Count);
         try
         {
             consumer.Commit(positions.Values);
@@ -280,8 +311,11 @@ public sealed class SpeedConsumer : BackgroundService
         catch (KafkaException e) when (!e.Error.IsFatal)
         {
             // E.g. during a rebalance: the records are delivered again and the idempotent sinks absorb them.
+            commitSpan?.SetStatus(ActivityStatusCode.Error, e.Error.Reason);
             _logger.LogWarning("offset commit failed, records will be re-delivered: {Reason}", e.Error.Reason);
         }
+
+        commitSpan?.Dispose();
 
         _metrics.Flushes.Add(1);
         _metrics.Flushed(batch);

@@ -1,15 +1,9 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Json;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using LambdaPlatform.Cli.Hosting;
 using LambdaPlatform.ClickHouse;
 using LambdaPlatform.Hosting;
-using LambdaPlatform.Schemas.Events;
 
 namespace LambdaPlatform.Ops.Tests;
 
@@ -22,8 +16,6 @@ namespace LambdaPlatform.Ops.Tests;
 /// </summary>
 public sealed partial class MetricsExportedTests : IAsyncLifetime
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
-
     /// <summary>The labels the rules and the dashboard group or filter by, per metric (job and instance come from Prometheus).</summary>
     private static readonly Dictionary<string, string[]> Labels = new(StringComparer.Ordinal)
     {
@@ -46,25 +38,12 @@ public sealed partial class MetricsExportedTests : IAsyncLifetime
         ["http_server_request_duration_seconds_count"] = ["http_route", "http_response_status_code"],
     };
 
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "lambda-ops-" + Guid.NewGuid().ToString("N"));
-    private PlatformHost _host = null!;
-    private HttpClient _http = null!;
+    private TestPlatform _platform = null!;
 
-    public async Task InitializeAsync()
-    {
-        _host = await PlatformHost.StartAsync(new UpOptions
-        {
-            DataDirectory = _data, Http = "127.0.0.1:" + FreePort(), Partitions = 2,
-        }, services => services.DecorateClickHouse(clickHouse => new FirstInsertFails(clickHouse)));
-        _http = new HttpClient { BaseAddress = new Uri(_host.Endpoints.Http) };
-    }
+    public async Task InitializeAsync() =>
+        _platform = await TestPlatform.StartAsync(configure: services => services.DecorateClickHouse(clickHouse => new FirstInsertFails(clickHouse)));
 
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _host.DisposeAsync();
-        Directory.Delete(_data, recursive: true);
-    }
+    public async Task DisposeAsync() => await _platform.DisposeAsync();
 
     [Fact]
     public async Task EveryMetricTheRulesAndTheDashboardRead_IsExported_ByARunningPlatform()
@@ -72,48 +51,38 @@ public sealed partial class MetricsExportedTests : IAsyncLifetime
         // Checkouts of a closed day (two days ago) and three records that are not events.
         var day = DateOnly.FromDateTime(DateTime.UtcNow.AddDays(-2));
         var start = day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc);
-        var generator = new EventGenerator(new EventGeneratorOptions { Seed = 5, Users = 300 });
-        var checkouts = Enumerable.Range(0, 600).Select(i => generator.Next("user.action.checkout", start.AddHours(8).AddSeconds(i * 37))).ToList();
-        using (var producer = new EventProducer(_host.Endpoints.Kafka))
-        {
-            checkouts.ForEach(e => producer.Send(e.Json));
-            for (var i = 0; i < 3; i++)
-            {
-                producer.Send(Encoding.UTF8.GetBytes("{\"eventId\": \"broken-" + i.ToString(CultureInfo.InvariantCulture)));
-            }
-
-            producer.Flush();
-            Assert.Equal(0, producer.Failed);
-        }
+        var checkouts = TestPlatform.Checkouts(600, start.AddHours(8), TimeSpan.FromSeconds(37), seed: 5);
+        _platform.Produce(checkouts);
+        _platform.Produce(Enumerable.Range(0, 3).Select(i => TestPlatform.Utf8("{\"eventId\": \"broken-" + i.ToString(CultureInfo.InvariantCulture))));
 
         // The real-time side counted them all (after the flush that failed once), then a batch run moves W over the day
         // once the archiver has published them, and reports accuracy before it drops the day's real-time rows.
-        await PollAsync(async () => await SqlAsync("SELECT sum(orders) FROM checkout_revenue") == checkouts.Count.ToString(CultureInfo.InvariantCulture), "real-time orders");
-        await PollAsync(async () =>
+        await TestPlatform.PollAsync(async () => await _platform.SqlAsync("SELECT sum(orders) FROM checkout_revenue") == checkouts.Count.ToString(CultureInfo.InvariantCulture), "real-time orders");
+        await TestPlatform.PollAsync(async () =>
         {
-            var results = await BatchRunAsync(new { view = "checkout_revenue" });
-            return results.Any(r => r.GetProperty("day").GetString() == day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) && r.GetProperty("watermark").ValueKind == JsonValueKind.String);
+            var results = await _platform.BatchRunAsync(new { view = "checkout_revenue" });
+            return results.Any(r => r.GetProperty("day").GetString() == TestPlatform.Day(day) && r.GetProperty("watermark").ValueKind == JsonValueKind.String);
         }, "W over the closed day");
-        var held = await BatchRunAsync(new { view = "checkout_revenue", day = DateOnly.FromDateTime(DateTime.UtcNow).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) });
+        var held = await _platform.BatchRunAsync(new { view = "checkout_revenue", day = DateOnly.FromDateTime(DateTime.UtcNow).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) });
         Assert.Contains("open for late events", Assert.Single(held).GetProperty("watermarkHeld").GetString(), StringComparison.Ordinal);
 
         // The report, as the API serves it: every order was counted in real time.
-        var accuracy = JsonDocument.Parse(await _http.GetStringAsync("/v1/views/checkout_revenue/accuracy")).RootElement;
+        var accuracy = JsonDocument.Parse(await _platform.Http.GetStringAsync("/v1/views/checkout_revenue/accuracy")).RootElement;
         var report = Assert.Single(accuracy.GetProperty("reports").EnumerateArray());
-        Assert.Equal(day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), report.GetProperty("day").GetString());
+        Assert.Equal(TestPlatform.Day(day), report.GetProperty("day").GetString());
         Assert.False(report.GetProperty("warning").GetBoolean());
         var orders = report.GetProperty("measures").EnumerateArray().Single(m => m.GetProperty("name").GetString() == "orders");
         Assert.Equal(report.GetProperty("batchRows").GetInt64(), orders.GetProperty("bucketsCompared").GetInt64());
         Assert.Equal(0, orders.GetProperty("bucketsOutOfBound").GetInt64());
-        Assert.Equal(HttpStatusCode.NotFound, (await _http.GetAsync("/v1/views/nope/accuracy")).StatusCode);
-        Assert.Equal(HttpStatusCode.BadRequest, (await _http.GetAsync("/v1/views/checkout_revenue/accuracy?days=0")).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("/v1/views/checkout_revenue")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await _platform.Http.GetAsync("/v1/views/nope/accuracy")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await _platform.Http.GetAsync("/v1/views/checkout_revenue/accuracy?days=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _platform.Http.GetAsync("/v1/views/checkout_revenue")).StatusCode);
 
         // Scrape, and check every name the rules and the dashboard read.
         Dictionary<string, HashSet<string>> exported = [];
-        await PollAsync(async () =>
+        await TestPlatform.PollAsync(async () =>
         {
-            exported = Parse(await _http.GetStringAsync("/metrics"));
+            exported = Parse(await _platform.Http.GetStringAsync("/metrics"));
             return exported.ContainsKey("lambda_speed_flush_failures_total") && exported.ContainsKey("lambda_speed_invalid_total");
         }, "flush failure and dead letters in /metrics");
         var recorded = OpsFiles.RecordedNames();
@@ -151,38 +120,6 @@ public sealed partial class MetricsExportedTests : IAsyncLifetime
         }
 
         return result;
-    }
-
-    private async Task<string> SqlAsync(string sql)
-    {
-        using var response = await _http.PostAsJsonAsync("/v1/sql", new { sql, format = "TabSeparated" });
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadAsStringAsync()).Trim();
-    }
-
-    private async Task<List<JsonElement>> BatchRunAsync(object request)
-    {
-        using var response = await _http.PostAsJsonAsync("/v1/batch/run", request);
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, body);
-        return [.. JsonDocument.Parse(body).RootElement.GetProperty("results").EnumerateArray().Select(r => r.Clone())];
-    }
-
-    private static async Task PollAsync(Func<Task<bool>> condition, string what)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(stopwatch.Elapsed < Deadline, "not before the deadline: " + what);
-            await Task.Delay(1_000);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     [GeneratedRegex(@"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+\S+")]

@@ -297,8 +297,12 @@ public sealed class Archiver : BackgroundService
         var archive = slot.Archive;
         var started = _clock.GetTimestamp();
         var range = archive.PublicationRange;
+        using var activity = ArchiveTracing.Source.StartActivity("archive.publish");
+        activity?.SetTag("messaging.destination.partition.id", archive.Partition.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        activity?.SetTag("lambda.archive.range", range.ToString());
         var result = await _publisher.PublishAsync(archive, _files, retry, (attempt, delay, e) =>
         {
+            activity?.AddEvent(new System.Diagnostics.ActivityEvent("publish failed", tags: new System.Diagnostics.ActivityTagsCollection { ["attempt"] = attempt, ["error"] = e.Message }));
             _metrics.PublishFailures.Add(1);
             _health = new ArchiverHealth(false, $"publishing partition {archive.Partition} {range} failed (attempt {attempt}), retrying: {e.Message}", _health.LastPublishAt);
             _logger.LogWarning("publishing partition {Partition} {Range} failed (attempt {Attempt}), retrying in {Delay}: {Error}",
@@ -319,6 +323,9 @@ public sealed class Archiver : BackgroundService
             }
         }
 
+        activity?.SetTag("lambda.archive.files", result.Files.Count);
+        activity?.SetTag("lambda.archive.events", result.Events);
+        activity?.SetTag("lambda.archive.bytes", result.Bytes);
         _metrics.PublishDuration.Record(_clock.GetElapsedTime(started).TotalSeconds);
         _metrics.Files.Add(result.Files.Count);
         _metrics.Bytes.Add(result.Bytes);

@@ -118,6 +118,9 @@ public sealed class BatchRecompute : IDisposable
 
         await _oneRunAtATime.WaitAsync(cancellationToken);
         string? outcome = BatchMetrics.Failed;
+        using var run = BatchTracing.Source.StartActivity("batch.run");
+        run?.SetTag("lambda.view", view ?? "*");
+        run?.SetTag("lambda.day", day?.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
         try
         {
             // Read before any file is listed: the files a day is computed from hold at least this much.
@@ -135,9 +138,13 @@ public sealed class BatchRecompute : IDisposable
             }
 
             var results = new List<BatchDayResult>();
+            run?.SetTag("lambda.batch.days", plan.Count);
             for (var i = 0; i < plan.Count; i++)
             {
                 var (sql, d) = plan[i];
+                using var dayActivity = BatchTracing.Source.StartActivity("batch.day");
+                dayActivity?.SetTag("lambda.view", sql.View.Name);
+                dayActivity?.SetTag("lambda.day", d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
                 var result = await RunDayAsync(sql, d, cancellationToken);
                 var watermark = await _store.ReadWatermarkAsync(sql, cancellationToken);
                 var held = await WatermarkHeldAsync(sql, d, watermark, candidates[sql.View.Name], archived, cancellationToken);
@@ -156,6 +163,9 @@ public sealed class BatchRecompute : IDisposable
                 _metrics.Days.Add(1, new KeyValuePair<string, object?>("view", sql.View.Name));
                 result = result with { Watermark = watermark > DateTime.UnixEpoch ? watermark : null, WatermarkHeld = held?.Why, Accuracy = accuracy };
                 results.Add(result);
+                dayActivity?.SetTag("lambda.batch.rows_in", result.RowsIn);
+                dayActivity?.SetTag("lambda.batch.rows_out", result.RowsOut);
+                dayActivity?.SetTag("lambda.batch.watermark_held", held?.Reason);
 
                 // Pipeline state every process can read: the run, and the day's change marker (cached answers of it are stale).
                 await _store.RecordBatchRunAsync(new BatchRunRecord(result.View, result.Day, result.RowsIn, result.RowsOut, result.Duration, result.Watermark,
@@ -193,6 +203,11 @@ public sealed class BatchRecompute : IDisposable
             if (outcome is not null)
             {
                 _metrics.RunFinished(view is null ? _views.Keys : [view], outcome, _clock.GetUtcNow());
+            }
+
+            if (outcome == BatchMetrics.Failed)
+            {
+                run?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "the batch run failed");
             }
 
             _oneRunAtATime.Release();
@@ -274,6 +289,8 @@ public sealed class BatchRecompute : IDisposable
         {
             if (files.Count > 0)
             {
+                using var compute = BatchTracing.Source.StartActivity("batch.compute");
+                compute?.SetTag("lambda.batch.files", files.Count);
                 var glob = _master.DayGlob(day);
                 rowsIn = await ScalarAsync(_engine, $"SELECT count() FROM file({ViewSql.Literal(glob)}, Parquet){TypeFilter(view)}", cancellationToken);
 
@@ -285,12 +302,16 @@ public sealed class BatchRecompute : IDisposable
                 var structure = string.Join(", ", sql.BatchColumns.Select(c => $"{ViewSql.Quote(c.Name)} {(c.Type == "DateTime" ? "DateTime('UTC')" : c.Type)}"));
                 await _engine.ExecuteAsync($"INSERT INTO FUNCTION file({ViewSql.Literal(temp)}, Parquet, {ViewSql.Literal(structure)}) {sql.BatchSelect(glob)}", cancellationToken);
                 File.Move(temp, final, overwrite: true);
+                compute?.Dispose();
 
                 // 2. Into a staging table of the serving ClickHouse.
+                using var load = BatchTracing.Source.StartActivity("batch.load");
                 rowsOut = await LoadAsync(sql, final, staging, cancellationToken);
+                load?.SetTag("lambda.batch.rows_out", rowsOut);
             }
 
             // 3. Swap it in atomically (an empty staging partition clears a day that has no events left).
+            using var swap = BatchTracing.Source.StartActivity("batch.swap");
             if (rowsOut > 0)
             {
                 await _serving.ExecuteAsync($"ALTER TABLE {sql.BatchTable} REPLACE PARTITION {partition} FROM {staging}", cancellationToken);
@@ -317,6 +338,8 @@ public sealed class BatchRecompute : IDisposable
     private async Task<(DateTime Watermark, AccuracyReport? Accuracy)> AdvanceWatermarkAsync(ViewSql sql, DateOnly day, CancellationToken cancellationToken)
     {
         var watermark = day.ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc).AddDays(1);
+        using var activity = BatchTracing.Source.StartActivity("batch.watermark");
+        activity?.SetTag("lambda.watermark", watermark.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
         await _store.AdvanceWatermarkAsync(sql, watermark, _clock.GetUtcNow().UtcDateTime, cancellationToken);
         WatermarkMoved?.Invoke(sql.View.Name, watermark);
 

@@ -52,6 +52,7 @@ public static class ArchiveCommand
             var server = CliSettings.Writer(settings, result.GetValue(clickHouse));
             await using var progress = server is null ? null : new ServerClickHouse(server);
             var schemas = EventSchemaRegistry.LoadDefault();
+            var telemetry = CliSettings.Telemetry(settings, result, "archive");
             void Compose(IServiceCollection services)
             {
                 if (progress is not null)
@@ -63,7 +64,7 @@ public static class ArchiveCommand
                     services.AddSingleton(schemas);
                 }
 
-                services.AddArchiver(options);
+                services.AddArchiver(options).AddLambdaTelemetry(telemetry);
             }
 
             var banner = $"archiver consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {options.RootPath}"

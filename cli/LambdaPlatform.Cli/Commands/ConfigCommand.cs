@@ -36,6 +36,7 @@ public static class ConfigCommand
                   http        : {settings.Http.Listen}; cache {settings.Http.CacheSeconds}s, change poll {settings.Http.ChangePollSeconds}s; api keys file {settings.Http.ApiKeysFile ?? "none"}
                   speed       : group {settings.Speed.Group}{(settings.Speed.Http is { } h ? ", health on " + h : string.Empty)}
                   archive     : group {settings.Archive.Group}, files published after {settings.Archive.MaxFileAgeSeconds}s
+                  telemetry   : {settings.Telemetry}
                   jobs        : schedule {settings.Jobs.Schedule ?? "each view's batch.schedule"}{string.Concat(settings.Jobs.Schedules.Select(s => $", {s.Key}: {s.Value}"))}; poll {settings.Jobs.PollingIntervalSeconds}s; {settings.Jobs.Workers} workers
                 """);
             return 0;

@@ -3,8 +3,11 @@ using System.CommandLine;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
+using System.Diagnostics;
 using Confluent.Kafka;
 using LambdaPlatform.Cli.Hosting;
+using LambdaPlatform.Hosting;
+using LambdaPlatform.Kafka;
 using Spectre.Console;
 
 namespace LambdaPlatform.Cli.Commands;
@@ -40,7 +43,9 @@ public static class ProduceCommand
             await EnsureReachableAsync(bootstrap, cancellationToken);
 
             using var producer = new EventProducer(bootstrap);
+            using var tracing = LambdaTelemetry.CreateProducerTracing(CliSettings.Telemetry(CliSettings.Load(result), result, "produce"));
             long sent = 0;
+            Activity? span = null;
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
             await console.Progress().AutoClear(false).StartAsync(async progress =>
             {
@@ -54,14 +59,31 @@ public static class ProduceCommand
                         continue;
                     }
 
+                    if (span is null)
+                    {
+                        // One producer span per 1,000 records: they carry its traceparent.
+                        span = KafkaTracing.ProducerSource.StartActivity("produce " + input.Name, ActivityKind.Producer);
+                        span?.SetTag("messaging.system", "kafka");
+                        span?.SetTag("messaging.destination.name", Topics.Events);
+                    }
+
                     producer.Send(Encoding.UTF8.GetBytes(line));
                     sent++;
+                    if (sent % 1000 == 0)
+                    {
+                        span?.SetTag("messaging.batch.message_count", 1000);
+                        span?.Dispose();
+                        span = null;
+                    }
+
                     if ((sent & 1023) == 0)
                     {
                         task.Value = stream.Position;
                     }
                 }
 
+                span?.SetTag("messaging.batch.message_count", (int)(sent % 1000));
+                span?.Dispose();
                 task.Value = input.Length;
                 producer.Flush(cancellationToken);
             });

@@ -56,6 +56,7 @@ public static class ServeCommand
                 HttpLimits = CliSettings.Limits(settings),
                 ViewsApi = viewsApi,
                 Pipeline = pipeline,
+                Telemetry = CliSettings.Telemetry(settings, result, "serve"),
             };
 
             await using var host = await ServeHost.StartAsync(options, cancellationToken);

@@ -41,6 +41,7 @@ public static class SpeedCommand
             var server = CliSettings.Writer(settings, result.GetValue(clickHouse))
                 ?? throw new CliException($"--clickhouse is required (or clickhouse.host in the configuration file, or {ClickHouseEnvironmentVariable} with the connection string)");
             var listen = result.GetValue(http) ?? settings.Speed.Http;
+            var telemetry = CliSettings.Telemetry(settings, result, "speed");
 
             // Definitions first: a broken view is reported whether or not ClickHouse is reachable.
             var schemas = EventSchemaRegistry.LoadDefault();
@@ -49,7 +50,7 @@ public static class SpeedCommand
             await clickHouseClient.ExecuteAsync("SELECT 1", cancellationToken); // fail fast, with one line, when unreachable
 
             return await WorkerHost.RunAsync("speed layer", $"speed layer consuming {options.Topic} from {options.BootstrapServers} as group '{options.GroupId}' into {server}", listen,
-                services => services.AddLambdaCore(clickHouseClient, views, schemas).AddSpeedLayer(options), stdout, cancellationToken);
+                services => services.AddLambdaCore(clickHouseClient, views, schemas).AddSpeedLayer(options).AddLambdaTelemetry(telemetry), stdout, cancellationToken);
         });
         return command;
     }

@@ -62,6 +62,7 @@ public static class UpCommand
                 ArchiveMaxFileAge = TimeSpan.FromSeconds(settings.Archive.MaxFileAgeSeconds),
                 ViewsApi = viewsApi,
                 ChangePollInterval = pipeline.PollInterval,
+                Telemetry = CliSettings.Telemetry(settings, result, "up"),
             };
             await using var host = await PlatformHost.StartAsync(options, cancellationToken);
             await stdout.WriteLineAsync($"""

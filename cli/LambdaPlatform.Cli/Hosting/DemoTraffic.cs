@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using LambdaPlatform.Kafka;
 using LambdaPlatform.Schemas.Events;
 using Microsoft.Extensions.Hosting;
 
@@ -24,6 +26,12 @@ public sealed class DemoTraffic(EventProducer producer, int eventsPerSecond, Tim
             {
                 owed += (double)eventsPerSecond / TicksPerSecond;
                 var now = clock.GetUtcNow().UtcDateTime;
+
+                // One producer span per tick: its records carry its traceparent, and the flushes that write them link to it.
+                using var activity = owed >= 1 ? KafkaTracing.ProducerSource.StartActivity("demo.produce", ActivityKind.Producer) : null;
+                activity?.SetTag("messaging.system", "kafka");
+                activity?.SetTag("messaging.destination.name", Topics.Events);
+                activity?.SetTag("messaging.batch.message_count", (int)owed);
                 for (; owed >= 1; owed--)
                 {
                     producer.Send(generator.Next(now).Json);

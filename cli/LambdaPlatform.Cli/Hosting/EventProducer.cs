@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Confluent.Kafka;
 using LambdaPlatform.Kafka;
@@ -9,6 +10,10 @@ namespace LambdaPlatform.Cli.Hosting;
 /// validation: invalid events are sent too, so the speed layer can dead-letter them with a reason
 /// instead of losing them at the edge). Idempotent producer, acks=all. Thread-safe.
 /// </summary>
+/// <remarks>
+/// While a span is current (<see cref="Activity.Current"/>, e.g. one of <see cref="KafkaTracing.ProducerSource"/> per batch of
+/// records), each record carries its <c>traceparent</c> header, so the speed layer's flush span links to the producer's trace.
+/// </remarks>
 public sealed class EventProducer : IDisposable
 {
     private readonly IProducer<byte[]?, byte[]> _producer;
@@ -40,7 +45,7 @@ public sealed class EventProducer : IDisposable
         {
             try
             {
-                _producer.Produce(_topic, new Message<byte[]?, byte[]> { Key = FindUserId(json), Value = json }, OnDelivery);
+                _producer.Produce(_topic, new Message<byte[]?, byte[]> { Key = FindUserId(json), Value = json, Headers = TraceHeaders() }, OnDelivery);
                 return;
             }
             catch (ProduceException<byte[]?, byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
@@ -49,6 +54,28 @@ public sealed class EventProducer : IDisposable
             }
         }
     }
+
+    /// <summary>The <c>traceparent</c> of the current span, one <see cref="Headers"/> shared by its records (librdkafka copies them), or null.</summary>
+    private Headers? TraceHeaders()
+    {
+        var current = Activity.Current;
+        if (current is null)
+        {
+            return null;
+        }
+
+        var cached = _traceHeaders;
+        if (cached is not null && ReferenceEquals(cached.Value.Activity, current))
+        {
+            return cached.Value.Headers;
+        }
+
+        var headers = KafkaTracing.Inject(current, null);
+        _traceHeaders = (current, headers);
+        return headers;
+    }
+
+    private (Activity Activity, Headers? Headers)? _traceHeaders;
 
     /// <summary>Waits until every queued event is acknowledged or failed.</summary>
     public void Flush(CancellationToken cancellationToken = default) => _producer.Flush(cancellationToken);

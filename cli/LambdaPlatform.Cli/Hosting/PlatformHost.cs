@@ -78,6 +78,9 @@ public sealed record UpOptions
 
     /// <summary>Limits of the HTTP API against oversized bodies and slow clients. Default <see cref="HttpLimits"/>' defaults.</summary>
     public HttpLimits HttpLimits { get; init; } = new();
+
+    /// <summary>Traces and logs (OTLP export, JSON logs). Default: spans recorded, exported only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set; text logs.</summary>
+    public TelemetryOptions Telemetry { get; init; } = new() { Role = "up" };
 }
 
 /// <summary>
@@ -145,6 +148,7 @@ public sealed class PlatformHost : IAsyncDisposable
             archiver = new ArchiverOptions { BootstrapServers = options.Kafka ?? "placeholder:1", RootPath = "placeholder", GroupId = options.ArchiveGroup, MaxFileAge = options.ArchiveMaxFileAge }.Validate();
             new PipelineStateOptions { PollInterval = options.ChangePollInterval, SpeedGroup = options.SpeedGroup }.Validate();
             options.ViewsApi.Validate();
+            options.Telemetry.Validate();
         }
         catch (ArgumentException e)
         {
@@ -200,7 +204,8 @@ public sealed class PlatformHost : IAsyncDisposable
                     Views = options.ViewsApi,
                     Pipeline = new PipelineStateOptions { PollInterval = options.ChangePollInterval, SpeedGroup = options.SpeedGroup },
                 })
-                .AddJobs(options.Jobs);
+                .AddJobs(options.Jobs)
+                .AddLambdaTelemetry(options.Telemetry);
             configureServices?.Invoke(builder.Services);
 
             EventProducer? demoProducer = null;

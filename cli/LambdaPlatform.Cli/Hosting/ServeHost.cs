@@ -56,6 +56,9 @@ public sealed record ServeOptions
 
     /// <summary>The clock; default the system clock.</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    /// <summary>Traces and logs (OTLP export, JSON logs).</summary>
+    public TelemetryOptions Telemetry { get; init; } = new() { Role = "serve" };
 }
 
 /// <summary>
@@ -105,6 +108,7 @@ public sealed class ServeHost : IAsyncDisposable
             options.JobsOptions.Validate();
             options.Pipeline.Validate();
             options.ViewsApi.Validate();
+            options.Telemetry.Validate();
         }
         catch (ArgumentException e)
         {
@@ -142,7 +146,8 @@ public sealed class ServeHost : IAsyncDisposable
             builder.WebHost.ConfigureKestrel(limits.ApplyTo);
             builder.Services
                 .AddLambdaCore(writer, views, schemas, options.Clock, reader)
-                .AddServing(new ServingSettings { ApiKeys = options.ApiKeys, Limits = limits, Views = options.ViewsApi, Pipeline = options.Pipeline });
+                .AddServing(new ServingSettings { ApiKeys = options.ApiKeys, Limits = limits, Views = options.ViewsApi, Pipeline = options.Pipeline })
+                .AddLambdaTelemetry(options.Telemetry);
             if (engine is not null)
             {
                 builder.Services.AddBatch(new BatchOptions { DataRoot = dataDirectory }, engine).AddJobs(options.JobsOptions);

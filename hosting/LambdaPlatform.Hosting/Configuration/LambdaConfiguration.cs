@@ -42,6 +42,9 @@ public static class LambdaConfiguration
         Path,
         Secret,
         Identifier,
+        Url,
+        OtlpProtocol,
+        LogFormat,
     }
 
     /// <summary>Every key of the file (lower-case path) with its spelling, kind and, for whole numbers, range.</summary>
@@ -85,9 +88,13 @@ public static class LambdaConfiguration
         ("jobs:pollingIntervalSeconds", Kind.Seconds, 0, 3600),
         ("jobs:workers", Kind.Whole, 1, 100),
         ("jobs:compactionCron", Kind.Cron, 0, 0),
+        ("telemetry:otlpEndpoint", Kind.Url, 0, 0),
+        ("telemetry:otlpProtocol", Kind.OtlpProtocol, 0, 0),
+        ("telemetry:logFormat", Kind.LogFormat, 0, 0),
+        ("telemetry:serviceName", Kind.Text, 0, 0),
     }.ToFrozenDictionary(k => k.Name.ToLowerInvariant(), StringComparer.OrdinalIgnoreCase);
 
-    private static readonly FrozenSet<string> Sections = FrozenSet.Create(StringComparer.OrdinalIgnoreCase, "kafka", "clickhouse", "postgres", "http", "speed", "archive", "jobs", "jobs:schedules");
+    private static readonly FrozenSet<string> Sections = FrozenSet.Create(StringComparer.OrdinalIgnoreCase, "kafka", "clickhouse", "postgres", "http", "speed", "archive", "jobs", "jobs:schedules", "telemetry");
 
     /// <summary>The configuration file to read: <paramref name="option"/> when given, else <c>LAMBDA_CONFIG</c>, else none.</summary>
     public static string? ResolveFile(string? option, IReadOnlyDictionary<string, string>? environment = null)
@@ -273,7 +280,7 @@ public static class LambdaConfiguration
 
                     var parent = key.Contains(':', StringComparison.Ordinal) ? key[..key.LastIndexOf(':')] : string.Empty;
                     var known = Keys.Values.Select(k => k.Name).Where(n => Parent(n).Equals(parent, StringComparison.OrdinalIgnoreCase)).Select(n => n[(n.LastIndexOf(':') + 1)..])
-                        .Concat(parent.Length == 0 ? ["kafka", "clickhouse", "postgres", "http", "speed", "archive", "jobs"] : []).Distinct().Order(StringComparer.Ordinal);
+                        .Concat(parent.Length == 0 ? ["kafka", "clickhouse", "postgres", "http", "speed", "archive", "jobs", "telemetry"] : []).Distinct().Order(StringComparer.Ordinal);
                     throw Problem(key, Sections.Contains(key) ? "must be a section ({ … }), not a value" : $"unknown key (known{(parent.Length == 0 ? string.Empty : " in " + Dotted(parent))}: {string.Join(", ", known)})");
                 }
 
@@ -331,6 +338,13 @@ public static class LambdaConfiguration
                         ? null : string.Create(CultureInfo.InvariantCulture, $"'{shown}' is not a number of seconds above {spec.Min} and at most {spec.Max:N0}");
                 case Kind.Protocol:
                     return value is "http" or "https" ? null : $"'{shown}' must be http or https";
+                case Kind.Url:
+                    return Uri.TryCreate(value, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" && url.Host.Length > 0
+                        ? null : $"'{shown}' is not an http(s) URL (e.g. http://otel-collector:4317)";
+                case Kind.OtlpProtocol:
+                    return value is "grpc" or "http/protobuf" ? null : $"'{shown}' must be grpc or http/protobuf";
+                case Kind.LogFormat:
+                    return value is "text" or "json" ? null : $"'{shown}' must be text or json";
                 case Kind.Cron:
                     try
                     {
@@ -393,6 +407,7 @@ public static class LambdaConfiguration
             var speed = new SpeedSettings();
             var archive = new ArchiveSettings();
             var jobs = new JobsSettings();
+            var telemetry = new TelemetrySettings();
             var schedules = configuration.GetSection("jobs:schedules").GetChildren().Where(c => c.Value is not null).ToDictionary(c => c.Key, c => c.Value!, StringComparer.Ordinal);
             return new LambdaSettings
             {
@@ -439,6 +454,13 @@ public static class LambdaConfiguration
                     PollingIntervalSeconds = Double("jobs:pollingIntervalSeconds", jobs.PollingIntervalSeconds),
                     Workers = Int("jobs:workers", jobs.Workers),
                     CompactionCron = Get("jobs:compactionCron") ?? jobs.CompactionCron,
+                },
+                Telemetry = telemetry with
+                {
+                    OtlpEndpoint = Get("telemetry:otlpEndpoint") is { } endpoint ? new Uri(endpoint) : null,
+                    OtlpProtocol = Get("telemetry:otlpProtocol") ?? telemetry.OtlpProtocol,
+                    LogFormat = Get("telemetry:logFormat") ?? telemetry.LogFormat,
+                    ServiceName = Get("telemetry:serviceName") ?? telemetry.ServiceName,
                 },
             };
         }

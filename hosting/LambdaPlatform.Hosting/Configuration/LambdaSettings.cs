@@ -44,6 +44,32 @@ public sealed record LambdaSettings
 
     /// <summary>The scheduled jobs (<c>jobs.*</c>).</summary>
     public JobsSettings Jobs { get; init; } = new();
+
+    /// <summary>Traces and logs (<c>telemetry.*</c>).</summary>
+    public TelemetrySettings Telemetry { get; init; } = new();
+}
+
+/// <summary>Traces and logs: OTLP export and the console log format.</summary>
+public sealed record TelemetrySettings
+{
+    /// <summary>
+    /// OTLP endpoint spans and logs are exported to (<c>telemetry.otlpEndpoint</c>), e.g. <c>http://collector:4317</c>; null: the
+    /// OpenTelemetry SDK's variables decide (<c>OTEL_EXPORTER_OTLP_ENDPOINT</c> …), without them nothing is exported.
+    /// </summary>
+    public Uri? OtlpEndpoint { get; init; }
+
+    /// <summary>OTLP transport (<c>telemetry.otlpProtocol</c>): <c>grpc</c> or <c>http/protobuf</c>. Default <c>grpc</c>.</summary>
+    public string OtlpProtocol { get; init; } = "grpc";
+
+    /// <summary>Console log format (<c>telemetry.logFormat</c>): <c>text</c> or <c>json</c> (one object a line). Default <c>text</c>.</summary>
+    public string LogFormat { get; init; } = "text";
+
+    /// <summary>The exported <c>service.name</c> (<c>telemetry.serviceName</c>). Default <c>lambda</c>.</summary>
+    public string ServiceName { get; init; } = "lambda";
+
+    /// <summary>Describes the settings.</summary>
+    public override string ToString() =>
+        $"logs {LogFormat}; traces {(OtlpEndpoint is { } e ? $"to {e} ({OtlpProtocol})" : "recorded, exported only when OTEL_EXPORTER_OTLP_ENDPOINT is set")}; service {ServiceName}";
 }
 
 /// <summary>Kafka settings.</summary>

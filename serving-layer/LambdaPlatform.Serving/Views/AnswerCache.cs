@@ -86,31 +86,33 @@ public sealed class AnswerCache<T>(TimeSpan ttl, int maxEntries, TimeProvider cl
 
     private async Task FlyAsync(string key, Flight flight, Func<CancellationToken, Task<T>> query)
     {
+        Cached<T> answer;
         try
         {
-            var answer = new Cached<T>(await query(CancellationToken.None), flight.Started);
-            if (ttl > TimeSpan.Zero)
-            {
-                if (_answers.Count >= maxEntries)
-                {
-                    _answers.Clear();
-                }
-
-                // Never replace a newer answer with an older one (a flight overtaken by one started after a change).
-                _answers.AddOrUpdate(key, answer, (_, old) => old.Since > answer.Since ? old : answer);
-            }
-
-            flight.Done.SetResult(answer);
+            answer = new Cached<T>(await query(CancellationToken.None), flight.Started);
         }
         catch (Exception e)
         {
+            _flights.TryRemove(new KeyValuePair<string, Flight>(key, flight));
             flight.Done.SetException(e);
             _ = flight.Done.Task.Exception; // observed here: a refresh ahead has no caller waiting
+            return;
         }
-        finally
+
+        if (ttl > TimeSpan.Zero)
         {
-            _flights.TryRemove(new KeyValuePair<string, Flight>(key, flight));
+            if (_answers.Count >= maxEntries)
+            {
+                _answers.Clear();
+            }
+
+            // Never replace a newer answer with an older one (a flight overtaken by one started after a change).
+            _answers.AddOrUpdate(key, answer, (_, old) => old.Since > answer.Since ? old : answer);
         }
+
+        // Out of the flights before its callers resume: a caller that comes after them never joins a finished flight.
+        _flights.TryRemove(new KeyValuePair<string, Flight>(key, flight));
+        flight.Done.SetResult(answer);
     }
 
     private sealed class Flight(long started)

@@ -209,13 +209,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
             }
         }
 
-        foreach (var process in new[] { speed, archiver })
-        {
-            if (process.HasExited)
-            {
-                errors.Add($"{process.Name} exited on its own with code {process.ExitCode}:\n{process.Tail()}");
-            }
-        }
+        errors.AddRange(LambdaProcess.ExitedOnTheirOwn(speed, archiver));
 
         if (failures <= 0)
         {
@@ -306,7 +300,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
 
     /// <summary>Storage operations that failed, as the serve instances logged them (Hangfire's warnings and errors naming PostgreSQL or Npgsql).</summary>
     internal static long StorageFailures(IEnumerable<LambdaProcess> serves) =>
-        serves.Sum(s => CountStorageFailures(ReadShared(s.LogPath)));
+        serves.Sum(s => CountStorageFailures(s.ReadLog()));
 
     /// <summary>
     /// Storage operations a serve log reports as failed: each logged exception from PostgreSQL's client (its first line, not its
@@ -314,20 +308,6 @@ public sealed class PostgresOutageScenario : IChaosScenario
     /// </summary>
     internal static long CountStorageFailures(string log) =>
         log.Split('\n').LongCount(l => l.TrimStart().StartsWith("Npgsql.NpgsqlException", StringComparison.Ordinal) || l.TrimStart().StartsWith("Npgsql.PostgresException", StringComparison.Ordinal));
-
-    private static string ReadShared(string path)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            using var reader = new StreamReader(stream);
-            return reader.ReadToEnd();
-        }
-        catch (IOException)
-        {
-            return string.Empty;
-        }
-    }
 
     /// <summary>
     /// Late events for a closed day and current ones, about 200 a second, until disposed: every tick of the schedule finds a day to

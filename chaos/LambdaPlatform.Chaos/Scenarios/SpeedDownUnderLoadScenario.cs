@@ -35,16 +35,21 @@ public sealed class SpeedDownUnderLoadScenario : IChaosScenario
         ArgumentNullException.ThrowIfNull(log);
         var outage = settings.SpeedOutage;
         var logs = settings.Folder("speed-down/logs");
+        var events = settings.FaultEvents / 5; // the load is the API's: events only keep the speed layer's progress moving
         var clock = Stopwatch.StartNew();
         void Log(string line) => log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{clock.Elapsed.TotalSeconds,6:F1}s {line}"));
-        Log($"speed down under load: seed {settings.Seed}, {settings.FaultEvents:N0} events, speed layer down {outage.TotalSeconds:0} s under {settings.ApiRequestsPerSecond} requests/s; logs in {logs}");
+        Log($"speed down under load: seed {settings.Seed}, {events:N0} events, speed layer down {outage.TotalSeconds:0} s under {settings.ApiRequestsPerSecond} requests/s; logs in {logs}");
 
         using var broker = ChaosBroker.Start(Partitions);
         await using var serving = await ServingServer.StartAsync(settings.Folder("speed-down/clickhouse"), cancellationToken);
         var environment = new Dictionary<string, string> { ["LAMBDA_CLICKHOUSE"] = serving.ConnectionString };
         string[] speedArgs = ["speed", "--kafka", broker.BootstrapServers, "--clickhouse", serving.ConnectionString];
         var port = OutageProbes.FreePort();
-        var url = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}/v1/views/{View}");
+        // One dashboard's query, repeated: the range of every event of the run (current timestamps), fixed, so the API may answer
+        // from its cache until a change marker of the range (a flush) drops the cached rows.
+        var from = DateTime.UtcNow.AddMinutes(-5);
+        var url = string.Create(CultureInfo.InvariantCulture,
+            $"http://127.0.0.1:{port}/v1/views/{View}?from={from:yyyy-MM-ddTHH:mm:00Z}&to={from.AddHours(2):yyyy-MM-ddTHH:mm:00Z}");
         await using var api = LambdaProcess.Start("serve", ["serve", "--no-jobs", "--clickhouse", serving.ConnectionString, "--http", string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{port}")],
             Path.Combine(logs, "serve.log"), environment);
         var speed = LambdaProcess.Start("speed", speedArgs, Path.Combine(logs, "speed.log"), environment);
@@ -57,7 +62,7 @@ public sealed class SpeedDownUnderLoadScenario : IChaosScenario
             // Events with current timestamps all along: the speed layer's newest event time follows the clock while it runs.
             var expected = new ExpectedViews();
             using var producer = new ChaosProducer(broker.BootstrapServers, expected);
-            await using var production = new Production(producer, settings.Seed, settings.FaultEvents, Before + outage + Before + Before, cancellationToken);
+            await using var production = new Production(producer, settings.Seed, events, Before + outage + Before + Before, cancellationToken);
             await OutageProbes.WaitUntilAsync(async () => Lag((await OutageProbes.GetAsync(probe, url, cancellationToken)).Body) is not null,
                 OutageProbes.Eventually, "an answer with speedLagSeconds (the speed layer flushed)", cancellationToken);
             Log("the speed layer flushes and the API answers; load starts");
@@ -115,18 +120,12 @@ public sealed class SpeedDownUnderLoadScenario : IChaosScenario
                 violations.Add($"{producer.Failed} events not acknowledged by Kafka: {producer.LastError}");
             }
 
-            foreach (var process in new[] { api, speed })
-            {
-                if (process.HasExited)
-                {
-                    violations.Add($"{process.Name} exited on its own with code {process.ExitCode}:\n{process.Tail()}");
-                }
-            }
+            violations.AddRange(LambdaProcess.ExitedOnTheirOwn(api, speed));
 
             var notes = new List<string>
             {
                 string.Create(CultureInfo.InvariantCulture,
-                    $"speed layer down {window.Down.TotalSeconds:F1} s (SIGKILL, exit {exit}); {served.Requests} requests at {settings.ApiRequestsPerSecond}/s, {served.Failed} failed, {served.ServedWhileDown} answered while down; latency p50 {served.P50Ms:F0} ms, p99 {served.P99Ms:F0} ms (p99 while down {served.P99WhileDownMs:F0} ms)"),
+                    $"speed layer down {window.Down.TotalSeconds:F1} s (SIGKILL, exit {exit}); {served.Requests} requests at {settings.ApiRequestsPerSecond}/s, {served.Failed} failed, {served.ServedWhileDown} answered while down, {answers.Count(a => a.FromCache)} from the API's cache; latency p50 {served.P50Ms:F0} ms, p99 {served.P99Ms:F0} ms (p99 while down {served.P99WhileDownMs:F0} ms)"),
                 string.Create(CultureInfo.InvariantCulture,
                     $"speedLagSeconds: at most {served.LagBeforeSeconds:F1} s before the kill; grew {served.LagGrowthSeconds:F1} s in {served.ClockWhileDownSeconds:F1} s while down (highest {served.MaxLagWhileDownSeconds:F1} s); back within {served.LagBeforeSeconds + ApiUnderLoadCheck.RecoveredSlack.TotalSeconds:F1} s {(served.RecoveredAfterSeconds is { } r ? r.ToString("F1", CultureInfo.InvariantCulture) + " s after the restart" : "never")}"),
                 string.Create(CultureInfo.InvariantCulture,
@@ -256,7 +255,8 @@ public sealed class SpeedDownUnderLoadScenario : IChaosScenario
                 using var response = await _http.GetAsync(_url);
                 var body = await response.Content.ReadAsStringAsync();
                 var status = (int)response.StatusCode;
-                return new ApiAnswer(sentAt, watch.Elapsed, status, Lag(body), response.IsSuccessStatusCode ? null : body[..Math.Min(body.Length, 200)]);
+                var hit = response.Headers.TryGetValues("X-Lambda-Cache", out var cache) && cache.Contains("hit", StringComparer.Ordinal);
+                return new ApiAnswer(sentAt, watch.Elapsed, status, Lag(body), response.IsSuccessStatusCode ? null : body[..Math.Min(body.Length, 200)], hit);
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {

@@ -8,7 +8,8 @@ namespace LambdaPlatform.Chaos.Verification;
 /// <param name="Status">The HTTP status, or 0 when nothing answered (refused, reset, timed out).</param>
 /// <param name="SpeedLagSeconds">The answer's <c>speedLagSeconds</c>, or null when absent or not a number.</param>
 /// <param name="Error">What went wrong when <paramref name="Status"/> is not 2xx: the body's start or the client's error.</param>
-public readonly record struct ApiAnswer(DateTime SentAt, TimeSpan Latency, int Status, double? SpeedLagSeconds, string? Error = null)
+/// <param name="FromCache">The API answered the rows from its cache (<c>X-Lambda-Cache: hit</c>).</param>
+public readonly record struct ApiAnswer(DateTime SentAt, TimeSpan Latency, int Status, double? SpeedLagSeconds, string? Error = null, bool FromCache = false)
 {
     /// <summary>A 2xx answer.</summary>
     public bool Succeeded => Status is >= 200 and < 300;

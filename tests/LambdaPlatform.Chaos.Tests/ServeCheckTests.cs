@@ -153,6 +153,19 @@ public sealed class ServeCheckTests
     }
 
     [Fact]
+    public void SchedulerHistoryCheck_CountsAJobWithoutAState_AsNeverQueued_NotUnfinished()
+    {
+        var history = History();
+        history.Add(new ScheduledJob(60, "batch-recompute:a", Back.AddSeconds(-20), Back.AddSeconds(-20), []));
+
+        var result = SchedulerHistoryCheck.Check(history, ["batch-recompute:a", "batch-recompute:b"], Back, Back.AddMinutes(1));
+
+        Assert.True(result.Clean, string.Join("\n", result.Problems));
+        Assert.Equal(1, result.NeverQueued);
+        Assert.Equal(0, result.Stuck);
+    }
+
+    [Fact]
     public void CountStorageFailures_CountsEachLoggedNpgsqlException_NotItsInnerOnesOrStack()
     {
         const string Log = """

@@ -41,8 +41,8 @@ public sealed class PostgresOutageScenario : IChaosScenario
         var events = settings.FaultEvents / 2;
         var data = settings.Folder("postgres-outage/data");
         var logs = settings.Folder("postgres-outage/logs");
-        var clock = Stopwatch.StartNew();
-        void Log(string line) => log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{clock.Elapsed.TotalSeconds,6:F1}s {line}"));
+        var clock = new ElapsedLog(log);
+        void Log(string line) => clock.Line(line);
         Log($"postgresql outage: seed {settings.Seed}, {events:N0} events, schedule '{settings.ServeSchedule}', PostgreSQL stopped {settings.PostgresOutage.TotalSeconds:0} s; logs in {logs}");
 
         await using var postgres = await PostgresServerProcess.StartAsync(cancellationToken);
@@ -185,11 +185,12 @@ public sealed class PostgresOutageScenario : IChaosScenario
             return views.All(v => history.Any(j => j.RecurringId == v && j.Final == "Succeeded" && j.States.Any(s => s.Name == "Processing" && s.At >= caughtUp)));
         }, Eventually, "a run of every view after the last event was archived", cancellationToken);
 
-        // Quiet: every job created so far has finished (or the check names the ones that did not).
+        // Quiet: every job created so far has finished (or the check names the ones that did not); a job whose creation the outage
+        // cut has no state and never will.
         var settled = DateTime.UtcNow;
         try
         {
-            await OutageProbes.WaitUntilAsync(async () => (await HistoryAsync()).Where(j => j.CreatedAt < settled).All(j => j.Final is "Succeeded" or "Failed" or "Deleted"),
+            await OutageProbes.WaitUntilAsync(async () => (await HistoryAsync()).Where(j => j.CreatedAt < settled && j.States.Count > 0).All(j => j.Final is "Succeeded" or "Failed" or "Deleted"),
                 TimeSpan.FromSeconds(60), "every scheduled job created so far finished", cancellationToken);
         }
         catch (TimeoutException e)
@@ -217,12 +218,19 @@ public sealed class PostgresOutageScenario : IChaosScenario
         }
 
         errors.AddRange(scheduler.Problems);
+        if (scheduler.Stuck > 0)
+        {
+            // What Hangfire's storage and the serve instances say of the unfinished jobs, for whoever reads the report.
+            notes.AddRange(await StorageStateAsync());
+            notes.AddRange(serves.SelectMany(s => s.ReadLog().Split('\n').Where(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("warn:", StringComparison.Ordinal)).Select(l => $"{s.Name}: {l}")).Take(40));
+        }
+
         notes.Add(string.Create(CultureInfo.InvariantCulture,
             $"PostgreSQL stopped {settings.PostgresOutage.TotalSeconds:0} s with {inFlight} recompute(s) in flight and {sessionsCut} sessions open; {failures} storage operations failed in the serve instances (logged)"));
         notes.Add(string.Create(CultureInfo.InvariantCulture,
             $"through the outage both serve instances stayed up; the API answered {apiDuring.Count(a => a.EndsWith(" 200", StringComparison.Ordinal))} of {apiDuring.Length} requests with 200"));
         notes.Add(string.Create(CultureInfo.InvariantCulture,
-            $"Hangfire's history: {scheduler.Jobs} jobs of recurring jobs, {scheduler.Runs} starts, {scheduler.RanTwice} extra runs, {scheduler.Stuck} unfinished; resumed after PostgreSQL came back: {string.Join(", ", scheduler.ResumedAfter.Select(r => $"{r.Key} {(r.Value is { } t ? t.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s" : "never")}"))}"));
+            $"Hangfire's history: {scheduler.Jobs} jobs of recurring jobs, {scheduler.Runs} starts, {scheduler.RanTwice} extra runs, {scheduler.Stuck} unfinished, {scheduler.NeverQueued} never queued (creation cut by the outage); resumed after PostgreSQL came back: {string.Join(", ", scheduler.ResumedAfter.Select(r => $"{r.Key} {(r.Value is { } t ? t.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s" : "never")}"))}"));
         notes.Add(string.Create(CultureInfo.InvariantCulture,
             $"after the last scheduled run: {view.EventsInView:N0} events in the merged view, lost {view.Lost}, duplicated {view.Duplicated}, {view.CellsWrong} of {view.CellsCompared:N0} cells wrong; master dataset {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}, misplaced {master.Misplaced}"));
         notes.AddRange(view.Mismatches);
@@ -243,6 +251,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
                 ["jobRuns"] = scheduler.Runs,
                 ["jobsRunTwice"] = scheduler.RanTwice,
                 ["jobsUnfinished"] = scheduler.Stuck,
+                ["jobsNeverQueued"] = scheduler.NeverQueued,
                 ["resumedAfterSeconds"] = scheduler.ResumedAfter.Values.Select(t => t?.TotalSeconds ?? -1).DefaultIfEmpty(-1).Max(),
                 ["serveRestarts"] = serves.Count(s => s.HasExited),
             },

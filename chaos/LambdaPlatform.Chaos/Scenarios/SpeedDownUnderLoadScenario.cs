@@ -36,8 +36,8 @@ public sealed class SpeedDownUnderLoadScenario : IChaosScenario
         var outage = settings.SpeedOutage;
         var logs = settings.Folder("speed-down/logs");
         var events = settings.FaultEvents / 5; // the load is the API's: events only keep the speed layer's progress moving
-        var clock = Stopwatch.StartNew();
-        void Log(string line) => log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{clock.Elapsed.TotalSeconds,6:F1}s {line}"));
+        var clock = new ElapsedLog(log);
+        void Log(string line) => clock.Line(line);
         Log($"speed down under load: seed {settings.Seed}, {events:N0} events, speed layer down {outage.TotalSeconds:0} s under {settings.ApiRequestsPerSecond} requests/s; logs in {logs}");
 
         using var broker = ChaosBroker.Start(Partitions);

@@ -27,10 +27,12 @@ public sealed record ScheduledJob(long JobId, string RecurringId, DateTime Tick,
 /// <param name="Jobs">Jobs created by recurring jobs.</param>
 /// <param name="Runs">Starts of those jobs (Processing states).</param>
 /// <param name="RanTwice">Extra runs: more than one job for one (recurring job, tick), or more than one start of one job.</param>
-/// <param name="Stuck">Jobs created before the settle time that did not end Succeeded (left Processing would run again after the invisibility timeout).</param>
+/// <param name="Stuck">Jobs created before the settle time that entered a state and did not end Succeeded (left Processing would run again after the invisibility timeout; left Enqueued, it waits for nobody).</param>
+/// <param name="NeverQueued">Jobs with no state at all: the outage cut their creation between the job's row and its first state, so no worker can ever
+/// see them and Hangfire expires them; that tick's recompute is skipped, and the next tick recomputes the same days.</param>
 /// <param name="ResumedAfter">Per expected recurring job: from the storage's return to the first start of a run that then succeeded, or null when none did.</param>
 /// <param name="Problems">Every violation, for the log.</param>
-public sealed record SchedulerComparison(int Jobs, int Runs, int RanTwice, int Stuck, IReadOnlyDictionary<string, TimeSpan?> ResumedAfter, IReadOnlyList<string> Problems)
+public sealed record SchedulerComparison(int Jobs, int Runs, int RanTwice, int Stuck, int NeverQueued, IReadOnlyDictionary<string, TimeSpan?> ResumedAfter, IReadOnlyList<string> Problems)
 {
     /// <summary>No tick ran twice, no job ran twice or was left unfinished, and every expected recurring job ran again after the outage.</summary>
     public bool Clean => Problems.Count == 0;
@@ -96,7 +98,7 @@ public static class SchedulerHistoryCheck
                 $"{tick.Key.RecurringId} has {tick.Count()} jobs for the tick {tick.Key.Tick:HH:mm:ss} (jobs {string.Join(", ", tick.Select(j => j.JobId))})"));
         }
 
-        var stuck = 0;
+        int stuck = 0, neverQueued = 0;
         foreach (var job in jobs)
         {
             if (job.Runs > 1)
@@ -105,7 +107,11 @@ public static class SchedulerHistoryCheck
                 problems.Add(string.Create(CultureInfo.InvariantCulture, $"{Name(job)} ran {job.Runs} times: {States(job)}"));
             }
 
-            if (job.CreatedAt < settled && job.Final != "Succeeded")
+            if (job.States.Count == 0)
+            {
+                neverQueued++;
+            }
+            else if (job.CreatedAt < settled && job.Final != "Succeeded")
             {
                 stuck++;
                 problems.Add(string.Create(CultureInfo.InvariantCulture, $"{Name(job)} did not finish: {States(job)}"));
@@ -126,7 +132,7 @@ public static class SchedulerHistoryCheck
             }
         }
 
-        return new SchedulerComparison(jobs.Count, jobs.Sum(j => j.Runs), twice, stuck, resumed, problems);
+        return new SchedulerComparison(jobs.Count, jobs.Sum(j => j.Runs), twice, stuck, neverQueued, resumed, problems);
     }
 
     /// <summary>A job and its states on one line, for the log.</summary>

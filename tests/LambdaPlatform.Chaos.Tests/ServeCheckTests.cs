@@ -129,6 +129,7 @@ public sealed class ServeCheckTests
     {
         var history = History();
         var first = history[0];
+        // Started again while the first start had not ended: a fetch after the invisibility timeout of a job still running.
         history[0] = first with { States = [.. first.States.Take(2), new JobStateEntry("Processing", first.CreatedAt.AddSeconds(40)), .. first.States.Skip(2)] };
         history.Add(history[1] with { JobId = 99 });
 
@@ -150,6 +151,26 @@ public sealed class ServeCheckTests
         Assert.Equal(1, result.Stuck);
         Assert.Null(result.ResumedAfter["batch-recompute:b"]);
         Assert.Contains(result.Problems, p => p.Contains("started no run that succeeded after the storage came back", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void SchedulerHistoryCheck_CountsAStartAfterAFailedAttempt_AsARetry_NotADoubleRun()
+    {
+        var history = History();
+        var first = history[0];
+        var at = first.CreatedAt;
+        history[0] = first with
+        {
+            States = [new("Enqueued", at), new("Processing", at.AddSeconds(1)), new("Failed", at.AddSeconds(2), "Npgsql.NpgsqlException: Exception while reading from stream"),
+                new("Scheduled", at.AddSeconds(2)), new("Enqueued", at.AddSeconds(20)), new("Processing", at.AddSeconds(20)), new("Succeeded", at.AddSeconds(25))],
+        };
+
+        var result = SchedulerHistoryCheck.Check(history, ["batch-recompute:a", "batch-recompute:b"], Back, Back.AddMinutes(1));
+
+        Assert.True(result.Clean, string.Join("\n", result.Problems));
+        Assert.Equal(1, result.Retries);
+        Assert.Equal(0, result.RanTwice);
+        Assert.Contains("Npgsql.NpgsqlException", Assert.Single(result.Failures), StringComparison.Ordinal);
     }
 
     [Fact]

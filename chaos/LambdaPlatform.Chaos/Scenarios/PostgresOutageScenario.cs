@@ -28,7 +28,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
 {
     private const int Partitions = 4;
     private const string Database = "lambda";
-    private static readonly TimeSpan Eventually = TimeSpan.FromSeconds(120);
+    private static readonly TimeSpan Eventually = OutageProbes.Eventually;
 
     /// <inheritdoc />
     public string Fault => "postgresql: stopped 30 s under lambda serve's scheduler";
@@ -218,6 +218,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
         }
 
         errors.AddRange(scheduler.Problems);
+        notes.AddRange(scheduler.Failures);
         if (scheduler.Stuck > 0)
         {
             // What Hangfire's storage and the serve instances say of the unfinished jobs, for whoever reads the report.
@@ -230,7 +231,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
         notes.Add(string.Create(CultureInfo.InvariantCulture,
             $"through the outage both serve instances stayed up; the API answered {apiDuring.Count(a => a.EndsWith(" 200", StringComparison.Ordinal))} of {apiDuring.Length} requests with 200"));
         notes.Add(string.Create(CultureInfo.InvariantCulture,
-            $"Hangfire's history: {scheduler.Jobs} jobs of recurring jobs, {scheduler.Runs} starts, {scheduler.RanTwice} extra runs, {scheduler.Stuck} unfinished, {scheduler.NeverQueued} never queued (creation cut by the outage); resumed after PostgreSQL came back: {string.Join(", ", scheduler.ResumedAfter.Select(r => $"{r.Key} {(r.Value is { } t ? t.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s" : "never")}"))}"));
+            $"Hangfire's history: {scheduler.Jobs} jobs of recurring jobs, {scheduler.Runs} starts, {scheduler.RanTwice} extra runs, {scheduler.Retries} retries after a failed attempt, {scheduler.Stuck} unfinished, {scheduler.NeverQueued} never queued (creation cut by the outage); resumed after PostgreSQL came back: {string.Join(", ", scheduler.ResumedAfter.Select(r => $"{r.Key} {(r.Value is { } t ? t.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s" : "never")}"))}"));
         notes.Add(string.Create(CultureInfo.InvariantCulture,
             $"after the last scheduled run: {view.EventsInView:N0} events in the merged view, lost {view.Lost}, duplicated {view.Duplicated}, {view.CellsWrong} of {view.CellsCompared:N0} cells wrong; master dataset {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}, misplaced {master.Misplaced}"));
         notes.AddRange(view.Mismatches);
@@ -252,6 +253,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
                 ["jobsRunTwice"] = scheduler.RanTwice,
                 ["jobsUnfinished"] = scheduler.Stuck,
                 ["jobsNeverQueued"] = scheduler.NeverQueued,
+                ["jobsRetriedAfterFailure"] = scheduler.Retries,
                 ["resumedAfterSeconds"] = scheduler.ResumedAfter.Values.Select(t => t?.TotalSeconds ?? -1).DefaultIfEmpty(-1).Max(),
                 ["serveRestarts"] = serves.Count(s => s.HasExited),
             },

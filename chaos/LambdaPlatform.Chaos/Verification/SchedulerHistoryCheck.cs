@@ -6,7 +6,8 @@ namespace LambdaPlatform.Chaos.Verification;
 /// <summary>One state a Hangfire job entered (Enqueued, Processing, Succeeded, Failed, Scheduled…), in order.</summary>
 /// <param name="Name">The state's name.</param>
 /// <param name="At">When it was entered (UTC, PostgreSQL's record).</param>
-public readonly record struct JobStateEntry(string Name, DateTime At);
+/// <param name="Detail">For a Failed state, the exception's type and message; otherwise null.</param>
+public readonly record struct JobStateEntry(string Name, DateTime At, string? Detail = null);
 
 /// <summary>A job a recurring job created: its id, recurring job, the tick that created it and every state it went through.</summary>
 /// <param name="JobId">Hangfire's job id.</param>
@@ -19,6 +20,36 @@ public sealed record ScheduledJob(long JobId, string RecurringId, DateTime Tick,
     /// <summary>How often a worker started it: its <c>Processing</c> states.</summary>
     public int Runs => States.Count(s => s.Name == "Processing");
 
+    /// <summary>
+    /// Starts while an earlier start had not ended (no Succeeded, Failed or Deleted state between them): the job running twice, as a
+    /// fetch after the invisibility timeout of a job whose worker still runs it would.
+    /// </summary>
+    public int OverlappingStarts
+    {
+        get
+        {
+            var open = false;
+            var overlapping = 0;
+            foreach (var state in States)
+            {
+                if (state.Name == "Processing")
+                {
+                    overlapping += open ? 1 : 0;
+                    open = true;
+                }
+                else if (state.Name is "Succeeded" or "Failed" or "Deleted")
+                {
+                    open = false;
+                }
+            }
+
+            return overlapping;
+        }
+    }
+
+    /// <summary>Starts after an attempt that ended Failed: Hangfire's automatic retry (<c>[AutomaticRetry]</c>), one run after another.</summary>
+    public int Retries => Math.Max(0, Runs - 1 - OverlappingStarts);
+
     /// <summary>Its last state, or "none".</summary>
     public string Final => States.Count == 0 ? "none" : States[^1].Name;
 }
@@ -26,13 +57,16 @@ public sealed record ScheduledJob(long JobId, string RecurringId, DateTime Tick,
 /// <summary>What Hangfire's history says about the schedule across an outage of its storage.</summary>
 /// <param name="Jobs">Jobs created by recurring jobs.</param>
 /// <param name="Runs">Starts of those jobs (Processing states).</param>
-/// <param name="RanTwice">Extra runs: more than one job for one (recurring job, tick), or more than one start of one job.</param>
+/// <param name="RanTwice">Extra runs: more than one job for one (recurring job, tick), or a start of a job while an earlier start had not ended.</param>
 /// <param name="Stuck">Jobs created before the settle time that entered a state and did not end Succeeded (left Processing would run again after the invisibility timeout; left Enqueued, it waits for nobody).</param>
 /// <param name="NeverQueued">Jobs with no state at all: the outage cut their creation between the job's row and its first state, so no worker can ever
 /// see them and Hangfire expires them; that tick's recompute is skipped, and the next tick recomputes the same days.</param>
 /// <param name="ResumedAfter">Per expected recurring job: from the storage's return to the first start of a run that then succeeded, or null when none did.</param>
 /// <param name="Problems">Every violation, for the log.</param>
-public sealed record SchedulerComparison(int Jobs, int Runs, int RanTwice, int Stuck, int NeverQueued, IReadOnlyDictionary<string, TimeSpan?> ResumedAfter, IReadOnlyList<string> Problems)
+/// <param name="Retries">Starts after a failed attempt (Hangfire's automatic retry, not a double run); <paramref name="Failures"/> says why each attempt failed.</param>
+/// <param name="Failures">Each failed attempt: the job and the exception, for the log.</param>
+public sealed record SchedulerComparison(int Jobs, int Runs, int RanTwice, int Stuck, int NeverQueued, int Retries, IReadOnlyList<string> Failures,
+    IReadOnlyDictionary<string, TimeSpan?> ResumedAfter, IReadOnlyList<string> Problems)
 {
     /// <summary>No tick ran twice, no job ran twice or was left unfinished, and every expected recurring job ran again after the outage.</summary>
     public bool Clean => Problems.Count == 0;
@@ -52,7 +86,7 @@ public static class SchedulerHistoryCheck
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand($"""
-            SELECT j.id, r.value, t.value, j.createdat, s.name, s.createdat
+            SELECT j.id, r.value, t.value, j.createdat, s.name, s.createdat, s.data::text
             FROM {schema}.job j
             JOIN {schema}.jobparameter r ON r.jobid = j.id AND r.name = 'RecurringJobId'
             LEFT JOIN {schema}.jobparameter t ON t.jobid = j.id AND t.name = 'Time'
@@ -73,7 +107,9 @@ public static class SchedulerHistoryCheck
 
             if (!reader.IsDBNull(4))
             {
-                jobs[^1].States.Add(new JobStateEntry(reader.GetString(4), DateTime.SpecifyKind(reader.GetDateTime(5), DateTimeKind.Utc)));
+                var name = reader.GetString(4);
+                var detail = name == "Failed" && !reader.IsDBNull(6) ? FailureOf(reader.GetString(6)) : null;
+                jobs[^1].States.Add(new JobStateEntry(name, DateTime.SpecifyKind(reader.GetDateTime(5), DateTimeKind.Utc), detail));
             }
         }
 
@@ -101,10 +137,10 @@ public static class SchedulerHistoryCheck
         int stuck = 0, neverQueued = 0;
         foreach (var job in jobs)
         {
-            if (job.Runs > 1)
+            if (job.OverlappingStarts > 0)
             {
-                twice += job.Runs - 1;
-                problems.Add(string.Create(CultureInfo.InvariantCulture, $"{Name(job)} ran {job.Runs} times: {States(job)}"));
+                twice += job.OverlappingStarts;
+                problems.Add(string.Create(CultureInfo.InvariantCulture, $"{Name(job)} started again while a start had not ended ({job.Runs} starts): {States(job)}"));
             }
 
             if (job.States.Count == 0)
@@ -132,7 +168,8 @@ public static class SchedulerHistoryCheck
             }
         }
 
-        return new SchedulerComparison(jobs.Count, jobs.Sum(j => j.Runs), twice, stuck, neverQueued, resumed, problems);
+        var failures = jobs.SelectMany(j => j.States.Where(s => s.Name == "Failed").Select(s => string.Create(CultureInfo.InvariantCulture, $"{Name(j)} failed at {s.At:HH:mm:ss.f}: {s.Detail}"))).ToList();
+        return new SchedulerComparison(jobs.Count, jobs.Sum(j => j.Runs), twice, stuck, neverQueued, jobs.Sum(j => j.Retries), failures, resumed, problems);
     }
 
     /// <summary>A job and its states on one line, for the log.</summary>
@@ -145,6 +182,22 @@ public static class SchedulerHistoryCheck
     private static string Name(ScheduledJob job) => string.Create(CultureInfo.InvariantCulture, $"job {job.JobId} ({job.RecurringId}, tick {job.Tick:HH:mm:ss})");
 
     private static string States(ScheduledJob job) => string.Join(" → ", job.States.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Name} {s.At:HH:mm:ss.f}")));
+
+    /// <summary>The exception of a Failed state's data (Hangfire's <c>ExceptionType</c> and <c>ExceptionMessage</c>).</summary>
+    private static string? FailureOf(string data)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(data);
+            var root = document.RootElement;
+            string? Field(string name) => root.ValueKind == System.Text.Json.JsonValueKind.Object && root.TryGetProperty(name, out var v) ? v.ToString() : null;
+            return $"{Field("ExceptionType")}: {Field("ExceptionMessage")}";
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return data;
+        }
+    }
 
     /// <summary>Hangfire's <c>Time</c> parameter: Unix seconds, as a JSON number or string.</summary>
     private static DateTime Tick(string value, DateTime fallback) =>

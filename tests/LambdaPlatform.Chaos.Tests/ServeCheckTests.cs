@@ -143,7 +143,7 @@ public sealed class ServeCheckTests
     public void SchedulerHistoryCheck_FailsAJobLeftEnqueued_AndAViewThatNeverResumed()
     {
         var history = History();
-        history.Add(new ScheduledJob(50, "batch-recompute:a", Start.AddSeconds(60), Start.AddSeconds(60), [new JobStateEntry("Enqueued", Start.AddSeconds(60))]));
+        history.Add(new ScheduledJob(50, "batch-recompute:a", Start.AddSeconds(60), Start.AddSeconds(60), [new JobStateEntry("Enqueued", Start.AddSeconds(60))], InQueue: true));
         history.RemoveAll(j => j.RecurringId == "batch-recompute:b" && j.CreatedAt >= Back);
 
         var result = SchedulerHistoryCheck.Check(history, ["batch-recompute:a", "batch-recompute:b"], Back, Back.AddMinutes(1));
@@ -171,6 +171,20 @@ public sealed class ServeCheckTests
         Assert.Equal(1, result.Retries);
         Assert.Equal(0, result.RanTwice);
         Assert.Contains("Npgsql.NpgsqlException", Assert.Single(result.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SchedulerHistoryCheck_CountsAJobLeftEnqueuedOutsideTheQueue_AsDropped_AndOneInTheQueue_AsUnfinished()
+    {
+        var history = History();
+        history.Add(new ScheduledJob(70, "batch-recompute:a", Back.AddSeconds(-32), Back.AddSeconds(-32), [new JobStateEntry("Enqueued", Back.AddSeconds(-32))], InQueue: false));
+        history.Add(new ScheduledJob(71, "batch-recompute:b", Back.AddSeconds(-32), Back.AddSeconds(-32), [new JobStateEntry("Enqueued", Back.AddSeconds(-32))], InQueue: true));
+
+        var result = SchedulerHistoryCheck.Check(history, ["batch-recompute:a", "batch-recompute:b"], Back, Back.AddMinutes(1));
+
+        Assert.Equal(1, result.DroppedFromQueue);
+        Assert.Equal(1, result.Stuck);
+        Assert.Contains(result.Problems, p => p.StartsWith("job 71 ", StringComparison.Ordinal) && p.Contains("did not finish", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -190,7 +190,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
         var settled = DateTime.UtcNow;
         try
         {
-            await OutageProbes.WaitUntilAsync(async () => (await HistoryAsync()).Where(j => j.CreatedAt < settled && j.States.Count > 0).All(j => j.Final is "Succeeded" or "Failed" or "Deleted"),
+            await OutageProbes.WaitUntilAsync(async () => (await HistoryAsync()).Where(j => j.CreatedAt < settled && j.States.Count > 0 && (j.InQueue || j.Final != "Enqueued")).All(j => j.Final is "Succeeded" or "Failed" or "Deleted"),
                 TimeSpan.FromSeconds(60), "every scheduled job created so far finished", cancellationToken);
         }
         catch (TimeoutException e)
@@ -223,7 +223,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
         {
             // What Hangfire's storage and the serve instances say of the unfinished jobs, for whoever reads the report.
             notes.AddRange(await StorageStateAsync());
-            notes.AddRange(serves.SelectMany(s => s.ReadLog().Split('\n').Where(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("warn:", StringComparison.Ordinal)).Select(l => $"{s.Name}: {l}")).Take(40));
+            notes.AddRange(serves.SelectMany(s => Warnings(s.ReadLog()).Select(l => $"{s.Name}: {l}")).Take(40));
         }
 
         notes.Add(string.Create(CultureInfo.InvariantCulture,
@@ -231,7 +231,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
         notes.Add(string.Create(CultureInfo.InvariantCulture,
             $"through the outage both serve instances stayed up; the API answered {apiDuring.Count(a => a.EndsWith(" 200", StringComparison.Ordinal))} of {apiDuring.Length} requests with 200"));
         notes.Add(string.Create(CultureInfo.InvariantCulture,
-            $"Hangfire's history: {scheduler.Jobs} jobs of recurring jobs, {scheduler.Runs} starts, {scheduler.RanTwice} extra runs, {scheduler.Retries} retries after a failed attempt, {scheduler.Stuck} unfinished, {scheduler.NeverQueued} never queued (creation cut by the outage); resumed after PostgreSQL came back: {string.Join(", ", scheduler.ResumedAfter.Select(r => $"{r.Key} {(r.Value is { } t ? t.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s" : "never")}"))}"));
+            $"Hangfire's history: {scheduler.Jobs} jobs of recurring jobs, {scheduler.Runs} starts, {scheduler.RanTwice} extra runs, {scheduler.Retries} retries after a failed attempt, {scheduler.Stuck} unfinished, {scheduler.DroppedFromQueue} dropped from the queue, {scheduler.NeverQueued} never queued (creation cut by the outage); resumed after PostgreSQL came back: {string.Join(", ", scheduler.ResumedAfter.Select(r => $"{r.Key} {(r.Value is { } t ? t.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture) + " s" : "never")}"))}"));
         notes.Add(string.Create(CultureInfo.InvariantCulture,
             $"after the last scheduled run: {view.EventsInView:N0} events in the merged view, lost {view.Lost}, duplicated {view.Duplicated}, {view.CellsWrong} of {view.CellsCompared:N0} cells wrong; master dataset {master.Rows:N0} rows in {master.Files} files, missing {master.Missing}, duplicated {master.Duplicated}, misplaced {master.Misplaced}"));
         notes.AddRange(view.Mismatches);
@@ -253,6 +253,7 @@ public sealed class PostgresOutageScenario : IChaosScenario
                 ["jobsRunTwice"] = scheduler.RanTwice,
                 ["jobsUnfinished"] = scheduler.Stuck,
                 ["jobsNeverQueued"] = scheduler.NeverQueued,
+                ["jobsDroppedFromQueue"] = scheduler.DroppedFromQueue,
                 ["jobsRetriedAfterFailure"] = scheduler.Retries,
                 ["resumedAfterSeconds"] = scheduler.ResumedAfter.Values.Select(t => t?.TotalSeconds ?? -1).DefaultIfEmpty(-1).Max(),
                 ["serveRestarts"] = serves.Count(s => s.HasExited),
@@ -302,6 +303,19 @@ public sealed class PostgresOutageScenario : IChaosScenario
             await connection.OpenAsync(cancellationToken);
             await using var command = new NpgsqlCommand($"SELECT count(*) FROM pg_stat_activity WHERE datname = '{Database}'", connection);
             return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>Each warning or error of a log with its message (the line after the category), for the report.</summary>
+    private static IEnumerable<string> Warnings(string log)
+    {
+        var lines = log.Split('\n');
+        for (var i = 0; i < lines.Length - 1; i++)
+        {
+            if (lines[i].StartsWith("fail:", StringComparison.Ordinal) || lines[i].StartsWith("warn:", StringComparison.Ordinal))
+            {
+                yield return lines[i] + " " + lines[i + 1].Trim();
+            }
         }
     }
 

@@ -15,7 +15,8 @@ public readonly record struct JobStateEntry(string Name, DateTime At, string? De
 /// <param name="Tick">The schedule's occurrence that created it (Hangfire's <c>Time</c> parameter), UTC.</param>
 /// <param name="CreatedAt">When the job was created (UTC).</param>
 /// <param name="States">Its states in the order entered.</param>
-public sealed record ScheduledJob(long JobId, string RecurringId, DateTime Tick, DateTime CreatedAt, IReadOnlyList<JobStateEntry> States)
+/// <param name="InQueue">Whether it has a row in Hangfire's queue (<c>jobqueue</c>): only then can a worker fetch it.</param>
+public sealed record ScheduledJob(long JobId, string RecurringId, DateTime Tick, DateTime CreatedAt, IReadOnlyList<JobStateEntry> States, bool InQueue = false)
 {
     /// <summary>How often a worker started it: its <c>Processing</c> states.</summary>
     public int Runs => States.Count(s => s.Name == "Processing");
@@ -59,13 +60,16 @@ public sealed record ScheduledJob(long JobId, string RecurringId, DateTime Tick,
 /// <param name="Runs">Starts of those jobs (Processing states).</param>
 /// <param name="RanTwice">Extra runs: more than one job for one (recurring job, tick), or a start of a job while an earlier start had not ended.</param>
 /// <param name="Stuck">Jobs created before the settle time that entered a state and did not end Succeeded (left Processing would run again after the invisibility timeout; left Enqueued, it waits for nobody).</param>
+/// <param name="DroppedFromQueue">Jobs left Enqueued with no row in the queue: no worker can fetch them again. Seen when PostgreSQL stopped
+/// while a worker moved a fetched job to Processing: Hangfire's worker gives up the state change and removes the job from the queue
+/// ("forget a job … when timeout exceeded"), leaving its last state Enqueued. That tick's recompute is skipped; the next tick recomputes the same days.</param>
 /// <param name="NeverQueued">Jobs with no state at all: the outage cut their creation between the job's row and its first state, so no worker can ever
 /// see them and Hangfire expires them; that tick's recompute is skipped, and the next tick recomputes the same days.</param>
 /// <param name="ResumedAfter">Per expected recurring job: from the storage's return to the first start of a run that then succeeded, or null when none did.</param>
 /// <param name="Problems">Every violation, for the log.</param>
 /// <param name="Retries">Starts after a failed attempt (Hangfire's automatic retry, not a double run); <paramref name="Failures"/> says why each attempt failed.</param>
 /// <param name="Failures">Each failed attempt: the job and the exception, for the log.</param>
-public sealed record SchedulerComparison(int Jobs, int Runs, int RanTwice, int Stuck, int NeverQueued, int Retries, IReadOnlyList<string> Failures,
+public sealed record SchedulerComparison(int Jobs, int Runs, int RanTwice, int Stuck, int DroppedFromQueue, int NeverQueued, int Retries, IReadOnlyList<string> Failures,
     IReadOnlyDictionary<string, TimeSpan?> ResumedAfter, IReadOnlyList<string> Problems)
 {
     /// <summary>No tick ran twice, no job ran twice or was left unfinished, and every expected recurring job ran again after the outage.</summary>
@@ -86,7 +90,8 @@ public static class SchedulerHistoryCheck
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand($"""
-            SELECT j.id, r.value, t.value, j.createdat, s.name, s.createdat, s.data::text
+            SELECT j.id, r.value, t.value, j.createdat, s.name, s.createdat, s.data::text,
+                   EXISTS (SELECT 1 FROM {schema}.jobqueue q WHERE q.jobid = j.id)
             FROM {schema}.job j
             JOIN {schema}.jobparameter r ON r.jobid = j.id AND r.name = 'RecurringJobId'
             LEFT JOIN {schema}.jobparameter t ON t.jobid = j.id AND t.name = 'Time'
@@ -94,7 +99,7 @@ public static class SchedulerHistoryCheck
             ORDER BY j.id, s.id
             """, connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var jobs = new List<(long Id, string Recurring, DateTime Tick, DateTime Created, List<JobStateEntry> States)>();
+        var jobs = new List<(long Id, string Recurring, DateTime Tick, DateTime Created, List<JobStateEntry> States, bool InQueue)>();
         while (await reader.ReadAsync(cancellationToken))
         {
             var id = reader.GetInt64(0);
@@ -102,7 +107,7 @@ public static class SchedulerHistoryCheck
             {
                 var created = DateTime.SpecifyKind(reader.GetDateTime(3), DateTimeKind.Utc);
                 var tick = reader.IsDBNull(2) ? created : Tick(reader.GetString(2), created);
-                jobs.Add((id, reader.GetString(1).Trim('"'), tick, created, []));
+                jobs.Add((id, reader.GetString(1).Trim('"'), tick, created, [], reader.GetBoolean(7)));
             }
 
             if (!reader.IsDBNull(4))
@@ -113,7 +118,7 @@ public static class SchedulerHistoryCheck
             }
         }
 
-        return [.. jobs.Select(j => new ScheduledJob(j.Id, j.Recurring, j.Tick, j.Created, j.States))];
+        return [.. jobs.Select(j => new ScheduledJob(j.Id, j.Recurring, j.Tick, j.Created, j.States, j.InQueue))];
     }
 
     /// <summary>
@@ -134,7 +139,7 @@ public static class SchedulerHistoryCheck
                 $"{tick.Key.RecurringId} has {tick.Count()} jobs for the tick {tick.Key.Tick:HH:mm:ss} (jobs {string.Join(", ", tick.Select(j => j.JobId))})"));
         }
 
-        int stuck = 0, neverQueued = 0;
+        int stuck = 0, dropped = 0, neverQueued = 0;
         foreach (var job in jobs)
         {
             if (job.OverlappingStarts > 0)
@@ -146,6 +151,10 @@ public static class SchedulerHistoryCheck
             if (job.States.Count == 0)
             {
                 neverQueued++;
+            }
+            else if (job.Final == "Enqueued" && !job.InQueue && job.CreatedAt < settled)
+            {
+                dropped++;
             }
             else if (job.CreatedAt < settled && job.Final != "Succeeded")
             {
@@ -169,7 +178,7 @@ public static class SchedulerHistoryCheck
         }
 
         var failures = jobs.SelectMany(j => j.States.Where(s => s.Name == "Failed").Select(s => string.Create(CultureInfo.InvariantCulture, $"{Name(j)} failed at {s.At:HH:mm:ss.f}: {s.Detail}"))).ToList();
-        return new SchedulerComparison(jobs.Count, jobs.Sum(j => j.Runs), twice, stuck, neverQueued, jobs.Sum(j => j.Retries), failures, resumed, problems);
+        return new SchedulerComparison(jobs.Count, jobs.Sum(j => j.Runs), twice, stuck, dropped, neverQueued, jobs.Sum(j => j.Retries), failures, resumed, problems);
     }
 
     /// <summary>A job and its states on one line, for the log.</summary>

@@ -107,8 +107,6 @@ public static class JobsServiceCollectionExtensions
             PrepareSchemaIfNecessary = true,
             QueuePollInterval = options.PollingInterval,
             DistributedLockTimeout = HangfireLockTimeout,
-            InvisibilityTimeout = HangfireInvisibilityTimeout,
-            UseSlidingInvisibilityTimeout = true,
         };
 
         // Hangfire.PostgreSql creates its schema when the storage is made; instances starting together would race on
@@ -139,14 +137,6 @@ public static class JobsServiceCollectionExtensions
     /// default, no recurring job was scheduled for 10 minutes after PostgreSQL came back (found by the chaos suite's PostgreSQL outage).
     /// </summary>
     internal static readonly TimeSpan HangfireLockTimeout = TimeSpan.FromMinutes(1);
-
-    /// <summary>
-    /// How long a job fetched from the queue stays invisible to other workers without its worker's keep-alive: 1 minute, sliding
-    /// (the worker renews it while it holds the job; the library's default is 30 minutes, fixed). A job fetched just before
-    /// PostgreSQL stopped, whose worker could neither move it to Processing nor put it back, stayed Enqueued and invisible for the
-    /// 30 minutes (found by the chaos suite's PostgreSQL outage); with the sliding timeout a running job is never fetched twice.
-    /// </summary>
-    internal static readonly TimeSpan HangfireInvisibilityTimeout = TimeSpan.FromMinutes(1);
 
     /// <summary>The advisory-lock key under which jobs hosts prepare Hangfire's PostgreSQL schema, one at a time.</summary>
     private const long SchemaLockKey = 0x4C616D6264614A6F; // "LambdaJo"

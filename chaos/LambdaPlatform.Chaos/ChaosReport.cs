@@ -42,7 +42,11 @@ public static class ChaosReport
             Directory.CreateDirectory(folder);
         }
 
-        var document = new Report([.. results.Select(r => new Row(r.Fault, r.Injected, r.EventsIn, r.EventsInMergedView, r.Lost, r.Duplicated, r.CellsCompared, r.CellsWrong, r.KillsOnWorkInFlight, r.DeadLettered))]);
+        var document = new Report([.. results.Select(r => new Row(r.Fault, r.Injected, r.EventsIn, r.EventsInMergedView, r.Lost, r.Duplicated, r.CellsCompared, r.CellsWrong, r.KillsOnWorkInFlight, r.DeadLettered,
+            r.Error, r.Notes.Count == 0 ? null : r.Notes)
+        {
+            Figures = r.Figures.Count == 0 ? null : r.Figures.ToDictionary(f => f.Key, f => (object)f.Value, StringComparer.Ordinal),
+        })]);
         await using var stream = File.Create(path);
         await JsonSerializer.SerializeAsync(stream, document, Json, cancellationToken);
     }
@@ -50,5 +54,10 @@ public static class ChaosReport
     private sealed record Report([property: JsonPropertyName("faults")] IReadOnlyList<Row> Faults);
 
     private sealed record Row(string Fault, int Injected, long EventsIn, long EventsInMergedView, long Lost, long Duplicated,
-        long? CellsCompared, long? CellsWrong, int? KillsOnWorkInFlight, long? DeadLettered);
+        long? CellsCompared, long? CellsWrong, int? KillsOnWorkInFlight, long? DeadLettered, string? Error, IReadOnlyList<string>? Notes)
+    {
+        /// <summary>The fault's own figures, as extra fields of the row.</summary>
+        [JsonExtensionData]
+        public Dictionary<string, object>? Figures { get; init; }
+    }
 }

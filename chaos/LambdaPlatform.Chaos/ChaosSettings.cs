@@ -21,6 +21,22 @@ public sealed record ChaosSettings
     /// <summary>How long ClickHouse stays unavailable.</summary>
     public TimeSpan ClickHouseOutage { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long PostgreSQL (Hangfire's storage) stays stopped under <c>lambda serve</c>'s scheduler.</summary>
+    public TimeSpan PostgresOutage { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The batch schedule of every view while PostgreSQL is stopped (Hangfire cron, seconds first): every 15 s, so that two ticks fall
+    /// inside the outage and a run is in flight when it starts (production schedules are hourly or daily; every minute in the
+    /// deployment test).
+    /// </summary>
+    public string ServeSchedule { get; init; } = "*/15 * * * * *";
+
+    /// <summary>How long the speed layer stays down while the API is under load.</summary>
+    public TimeSpan SpeedOutage { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Requests per second the API serves while the speed layer is down (open loop: sent on schedule, whatever the answers take).</summary>
+    public int ApiRequestsPerSecond { get; init; } = 50;
+
     /// <summary>Seed of every random choice (printed, so a run can be repeated).</summary>
     public int Seed { get; init; } = Environment.TickCount & 0x7FFFFFFF;
 
@@ -33,7 +49,7 @@ public sealed record ChaosSettings
     /// <summary>The same suite, smaller, as CI runs it on every change.</summary>
     public static ChaosSettings Ci(int? seed = null)
     {
-        var settings = new ChaosSettings { Events = 100_000, Kills = 10, FaultEvents = 50_000, HostileMessages = 100_000 };
+        var settings = new ChaosSettings { Events = 100_000, Kills = 10, FaultEvents = 50_000, HostileMessages = 100_000, SpeedOutage = TimeSpan.FromSeconds(15) };
         return seed is { } s ? settings with { Seed = s } : settings;
     }
 

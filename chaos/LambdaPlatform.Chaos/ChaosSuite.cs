@@ -19,5 +19,7 @@ public static class ChaosSuite
         new KafkaBrokerDownScenario(),
         new KafkaRequestErrorsScenario(),
         new KafkaRebalanceScenario(),
+        new PostgresOutageScenario(),
+        new SpeedDownUnderLoadScenario(),
     ];
 }

@@ -27,6 +27,12 @@ public sealed record FaultResult(string Fault, int Injected, long EventsIn, long
     /// <summary>Events refused by the platform and found in <c>events.dlq</c> with their reason (not lost: the platform's rule refused them), or null.</summary>
     public long? DeadLettered { get; init; }
 
+    /// <summary>
+    /// Figures particular to the fault (latency percentiles, lag growth, runs per tick…), written to <c>chaos.json</c> as extra fields of
+    /// the fault's row; empty for most faults.
+    /// </summary>
+    public IReadOnlyDictionary<string, double> Figures { get; init; } = new Dictionary<string, double>();
+
     /// <summary>Finished, nothing lost, nothing double counted, every compared cell within its bound.</summary>
     public bool Clean => Error is null && Lost == 0 && Duplicated == 0 && EventsIn == EventsInMergedView && (CellsWrong ?? 0) == 0;
 }

@@ -23,7 +23,8 @@ public sealed class BatchRecomputeJob(BatchRecompute recompute, JobStorage stora
     /// <summary>Recomputes <paramref name="view"/>; a view that no longer exists is skipped.</summary>
     /// <param name="view">The view name.</param>
     /// <param name="cancellationToken">Hangfire's token: cancelled when the server stops or the job is deleted. The
-    /// recompute is safe to interrupt (a partition is swapped in whole or not at all).</param>
+    /// recompute is safe to interrupt (a partition is swapped in whole or not at all); it is also interrupted, and the job ends
+    /// with <see cref="Interrupted"/>, when its run lock is lost.</param>
     /// <returns>A one-line summary shown in the dashboard.</returns>
     [DisplayName("batch recompute {0}")]
     [AutomaticRetry(Attempts = 3, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
@@ -36,10 +37,23 @@ public sealed class BatchRecomputeJob(BatchRecompute recompute, JobStorage stora
             return $"skipped: no view '{view}'";
         }
 
-        using var held = await RunLocks.AcquireAsync(storage, [RunLocks.View(view)], options.RunLockTimeout, cancellationToken);
-        var results = await recompute.RunAsync(view, day: null, progress: null, cancellationToken);
-        return Summary(results);
+        await using var held = await RunLocks.AcquireAsync(storage, [RunLocks.View(view)], options.RunLockTimeout, cancellationToken);
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, held.Lost);
+        try
+        {
+            var results = await recompute.RunAsync(view, day: null, progress: null, run.Token);
+            return Summary(results);
+        }
+        catch (OperationCanceledException) when (held.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // Without its lock another run may start once PostgreSQL is back: stop here, and let the next tick recompute what is left.
+            logger.LogWarning("batch recompute of '{View}' stopped: its run lock was lost with its PostgreSQL session; the next run recomputes what is left", view);
+            return Interrupted;
+        }
     }
+
+    /// <summary>The summary of a run that stopped because its run lock was lost (PostgreSQL stopped, restarted or unreachable).</summary>
+    internal const string Interrupted = "interrupted: the run lock was lost with its PostgreSQL session; the next run recomputes what is left";
 
     internal static string Summary(IReadOnlyList<BatchDayResult> results)
     {

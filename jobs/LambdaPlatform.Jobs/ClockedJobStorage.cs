@@ -17,14 +17,18 @@ internal sealed class ClockedJobStorage : JobStorage, IDisposable
 {
     private readonly JobStorage _inner;
 
-    public ClockedJobStorage(JobStorage inner)
+    public ClockedJobStorage(JobStorage inner, string? postgreSqlConnectionString = null)
     {
         _inner = inner;
+        PostgreSqlConnectionString = postgreSqlConnectionString;
         JobExpirationTimeout = inner.JobExpirationTimeout;
     }
 
     /// <summary>The wrapped storage.</summary>
     public JobStorage Inner => _inner;
+
+    /// <summary>The PostgreSQL database of the storage, or null for in-memory storage: run locks are held there (<see cref="RunLocks"/>).</summary>
+    public string? PostgreSqlConnectionString { get; }
 
     public override bool LinearizableReads => _inner.LinearizableReads;
 

@@ -118,9 +118,18 @@ public static class JobsEndpointRouteBuilderExtensions
         var views = request.View is { } one ? [one] : recompute.Views.ToList();
         try
         {
-            using var held = await RunLocks.AcquireAsync(services.GetRequiredService<JobStorage>(), views.Select(RunLocks.View), options.RunLockTimeout, cancellationToken);
-            var results = await recompute.RunAsync(request.View, request.Day, progress: null, cancellationToken);
-            return Results.Json(new BatchRunResponse([.. results.Select(BatchRunReport.From)]), JobsJsonContext.Default.BatchRunResponse);
+            await using var held = await RunLocks.AcquireAsync(services.GetRequiredService<JobStorage>(), views.Select(RunLocks.View), options.RunLockTimeout, cancellationToken);
+            using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, held.Lost);
+            try
+            {
+                var results = await recompute.RunAsync(request.View, request.Day, progress: null, run.Token);
+                return Results.Json(new BatchRunResponse([.. results.Select(BatchRunReport.From)]), JobsJsonContext.Default.BatchRunResponse);
+            }
+            catch (OperationCanceledException) when (held.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                return Results.Problem(title: "the batch run lost its lock", detail: "the run lock's PostgreSQL session ended (PostgreSQL stopped or restarted); the run stopped: try again",
+                    statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
         }
         catch (RunLockTimeoutException e)
         {

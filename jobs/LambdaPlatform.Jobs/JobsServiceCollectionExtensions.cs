@@ -102,7 +102,7 @@ public static class JobsServiceCollectionExtensions
         return () => clock.GetUtcNow().UtcDateTime;
     }
 
-    private static ClockedJobStorage CreateStorage(JobsOptions options)
+    internal static ClockedJobStorage CreateStorage(JobsOptions options)
     {
         if (options.Storage != JobsStorage.PostgreSql)
         {
@@ -114,6 +114,7 @@ public static class JobsServiceCollectionExtensions
             SchemaName = options.PostgreSqlSchema,
             PrepareSchemaIfNecessary = true,
             QueuePollInterval = options.PollingInterval,
+            DistributedLockTimeout = HangfireLockTimeout,
         };
 
         // Hangfire.PostgreSql creates its schema when the storage is made; instances starting together would race on
@@ -127,7 +128,7 @@ public static class JobsServiceCollectionExtensions
 
         try
         {
-            return new(new PostgreSqlStorage(new NpgsqlConnectionFactory(options.PostgreSqlConnectionString!, postgres, null), postgres));
+            return new(new PostgreSqlStorage(new NpgsqlConnectionFactory(options.PostgreSqlConnectionString!, postgres, null), postgres), options.PostgreSqlConnectionString);
         }
         finally
         {
@@ -135,6 +136,15 @@ public static class JobsServiceCollectionExtensions
             release.ExecuteNonQuery();
         }
     }
+
+    /// <summary>
+    /// How old a lock row of Hangfire.PostgreSql must be before another instance may remove it: 1 minute (the library's default is
+    /// 10). Only Hangfire's own locks are rows (the recurring-job scheduler's, the delayed-job scheduler's, each job's state lock,
+    /// the expiration manager's), each held for milliseconds to seconds; run locks are session locks (<see cref="RunLocks"/>). A row
+    /// whose holder's session died with a PostgreSQL restart is never deleted by it, and blocked its resource this long: with the
+    /// default, no recurring job was scheduled for 10 minutes after PostgreSQL came back (found by the chaos suite's PostgreSQL outage).
+    /// </summary>
+    internal static readonly TimeSpan HangfireLockTimeout = TimeSpan.FromMinutes(1);
 
     /// <summary>The advisory-lock key under which jobs hosts prepare Hangfire's PostgreSQL schema, one at a time.</summary>
     private const long SchemaLockKey = 0x4C616D6264614A6F; // "LambdaJo"

@@ -24,12 +24,25 @@ public sealed class MasterCompactionJob(MasterDataset dataset, JobStorage storag
     [AutomaticRetry(Attempts = 1, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
     public async Task<string> RunAsync(CancellationToken cancellationToken = default)
     {
-        using var held = await RunLocks.TryAcquireAsync(storage, RunLocks.Compaction, cancellationToken);
+        await using var held = await RunLocks.TryAcquireAsync(storage, RunLocks.Compaction, cancellationToken);
         if (held is null)
         {
             return "skipped: another compaction is running";
         }
 
+        using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, held.Lost);
+        try
+        {
+            return await CompactAsync(run.Token);
+        }
+        catch (OperationCanceledException) when (held.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return "interrupted: the compaction lock was lost with its PostgreSQL session; the next run continues";
+        }
+    }
+
+    private async Task<string> CompactAsync(CancellationToken cancellationToken)
+    {
         var days = RecentDays();
         var compactor = new MasterCompactor(dataset, logger: loggers.CreateLogger<MasterCompactor>(), clock: clock);
         int outputs = 0, inputs = 0;

@@ -74,7 +74,7 @@ public sealed class BatchRunEndpointTests(JobsFixture fixture)
         await using var host = await TestHost.StartAsync(fixture.ClickHouse, [view], options, fixture.NewDataRoot(), _clock);
 
         // The lock the scheduled job (BatchRecomputeJob) takes for the view.
-        using (await RunLocks.AcquireAsync(host.Storage, [RunLocks.View(view.Name)], TimeSpan.Zero))
+        await using (await RunLocks.AcquireAsync(host.Storage, [RunLocks.View(view.Name)], TimeSpan.Zero))
         {
             using var busy = await host.Http.PostAsJsonAsync("/v1/batch/run", new { view = view.Name });
             Assert.Equal(HttpStatusCode.Conflict, busy.StatusCode);

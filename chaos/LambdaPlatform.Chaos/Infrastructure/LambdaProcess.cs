@@ -128,20 +128,26 @@ public sealed class LambdaProcess : IAsyncDisposable
     }
 
     /// <summary>The last lines of its log, for failure messages.</summary>
-    public string Tail(int lines = 30)
+    public string Tail(int lines = 30) => string.Join('\n', ReadLog().Split('\n').TakeLast(lines));
+
+    /// <summary>Its whole log so far (read while it may still be written), or empty when it cannot be read.</summary>
+    public string ReadLog()
     {
         try
         {
             using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             using var reader = new StreamReader(stream);
-            var all = reader.ReadToEnd().Split('\n');
-            return string.Join('\n', all.TakeLast(lines));
+            return reader.ReadToEnd();
         }
         catch (IOException)
         {
             return string.Empty;
         }
     }
+
+    /// <summary>A violation for each of <paramref name="processes"/> that ended although nothing stopped it: its exit code and log tail.</summary>
+    public static IEnumerable<string> ExitedOnTheirOwn(params LambdaProcess[] processes) =>
+        processes.Where(p => p.HasExited).Select(p => $"{p.Name} exited on its own with code {p.ExitCode}:\n{p.Tail()}");
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

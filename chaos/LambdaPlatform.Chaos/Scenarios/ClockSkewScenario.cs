@@ -150,13 +150,7 @@ public sealed class ClockSkewScenario : IChaosScenario
             errors.Add($"{master.Misplaced} master dataset rows are not where their file's name and folder say");
         }
 
-        foreach (var process in new[] { speed, archiver })
-        {
-            if (process.HasExited)
-            {
-                errors.Add($"{process.Name} exited on its own with code {process.ExitCode}:\n{process.Tail()}");
-            }
-        }
+        errors.AddRange(LambdaProcess.ExitedOnTheirOwn(speed, archiver));
 
         notes.Add(string.Create(CultureInfo.InvariantCulture, $"wall time {clock.Elapsed.TotalSeconds:F0} s"));
         var skewed = perProducer.Where(p => Producers.First(x => x.Name == p.Key).Skew != TimeSpan.Zero).Sum(p => p.Value);

@@ -124,6 +124,8 @@ public sealed class SpeedConsumer : BackgroundService
             })
             // Records of partitions this instance no longer owns are dropped, not flushed: the new owner reads
             // them again from the last commit, and (KIP-848) gets the partition only after this returns.
+            .SetLogHandler(Kafka.KafkaLogs.Handler<byte[]?, byte[]?>(_logger, reset =>
+                _metrics.Skipped.Add(reset.Skipped, new KeyValuePair<string, object?>("partition", reset.Partition))))
             .SetPartitionsAssignedHandler((_, assigned) => _metrics.Assigned(assigned.Select(p => p.Partition.Value)))
             .SetPartitionsRevokedHandler((_, revoked) => Forget(revoked.Select(p => p.TopicPartition)))
             .SetPartitionsLostHandler((_, lost) => Forget(lost.Select(p => p.TopicPartition)))

@@ -27,6 +27,7 @@ public sealed class SpeedMetrics : IDisposable
         Duplicates = _meter.CreateCounter<long>("lambda.speed.duplicates", "{event}", "Events dropped as duplicates (same eventId within the dedupe window).");
         Late = _meter.CreateCounter<long>("lambda.speed.late", "{event}", "Events too late for real time (left to the batch layer), by view.");
         Counted = _meter.CreateCounter<long>("lambda.speed.counted", "{event}", "Events counted into a real-time view, by view.");
+        Skipped = _meter.CreateCounter<long>("lambda.speed.records_skipped", "{record}", "Records the broker no longer had when the speed layer reached them (an offset reset past its position, by partition): never counted in real time.");
         Flushes = _meter.CreateCounter<long>("lambda.speed.flushes", "{flush}", "Durable flushes followed by an offset commit.");
         FlushFailures = _meter.CreateCounter<long>("lambda.speed.flush_failures", "{flush}", "Flushes that failed and will be retried.");
         FlushDuration = _meter.CreateHistogram<double>("lambda.speed.flush.duration", "s", "Time to write one batch to every sink.",
@@ -85,6 +86,9 @@ public sealed class SpeedMetrics : IDisposable
 
     /// <summary>Events counted into a view (tag <c>view</c>).</summary>
     public Counter<long> Counted { get; }
+
+    /// <summary>Records never read: the broker had dropped them (retention) before the speed layer reached them.</summary>
+    public Counter<long> Skipped { get; }
 
     /// <summary>Successful flushes.</summary>
     public Counter<long> Flushes { get; }

@@ -116,10 +116,13 @@ public sealed class Archiver : BackgroundService
 
                 _logger.LogWarning("kafka: {Reason}", e.Reason);
             })
+            .SetLogHandler(KafkaLogs.Handler<byte[]?, byte[]?>(_logger, reset =>
+                _metrics.Skipped.Add(reset.Skipped, new KeyValuePair<string, object?>("partition", reset.Partition))))
             .SetPartitionsAssignedHandler(OnAssigned)
             .SetPartitionsRevokedHandler(OnRevoked)
             .SetPartitionsLostHandler((_, lost) => Drop(lost, "lost"))
             .Build();
+        _metrics.Skipped.Add(0); // exported from the start, so that an alert sees the first skip as an increase
         var decoder = new EventDecoder(_schemas, _decoderOptions);
         consumer.Subscribe(_options.Topic);
         _health = new ArchiverHealth(true, "consuming", null);

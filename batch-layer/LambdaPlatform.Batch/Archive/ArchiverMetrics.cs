@@ -22,6 +22,7 @@ public sealed class ArchiverMetrics : IDisposable
         Archived = _meter.CreateCounter<long>("lambda.archive.events_archived", "{event}", "Valid events written to published files.");
         Files = _meter.CreateCounter<long>("lambda.archive.files", "{file}", "Files published into the master dataset.");
         Bytes = _meter.CreateCounter<long>("lambda.archive.bytes", "By", "Bytes of published files.");
+        Skipped = _meter.CreateCounter<long>("lambda.archive.records_skipped", "{record}", "Records the broker no longer had when the archiver reached them (an offset reset past its position, by partition): missing from the master dataset.");
         PublishFailures = _meter.CreateCounter<long>("lambda.archive.publish_failures", "{attempt}", "Publication attempts that failed (disk errors) and are retried.");
         PublishDuration = _meter.CreateHistogram<double>("lambda.archive.publish.duration", "s", "Time to write, fsync and rename one partition's files.");
         _meter.CreateObservableGauge("lambda.archive.buffered_events", () => Interlocked.Read(ref _buffered), "{event}",
@@ -56,6 +57,9 @@ public sealed class ArchiverMetrics : IDisposable
 
     /// <summary>Bytes published.</summary>
     public Counter<long> Bytes { get; }
+
+    /// <summary>Records never read: the broker had dropped them (retention) before the archiver reached them.</summary>
+    public Counter<long> Skipped { get; }
 
     /// <summary>Failed publication attempts.</summary>
     public Counter<long> PublishFailures { get; }

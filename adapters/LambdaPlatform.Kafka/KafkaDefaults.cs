@@ -72,6 +72,10 @@ public static class KafkaDefaults
 
             // The speed layer's budget is one second end to end; the default (500 ms) would spend half of it waiting.
             FetchWaitMaxMs = 100,
+
+            // When the consumer's queue is full (the application paused for a flush or a GC), librdkafka postpones the
+            // partition's next fetch by this much (default 1,000 ms): the queue then drains and the application waits idle.
+            FetchQueueBackoffMs = 10,
             SocketNagleDisable = true,
         };
 

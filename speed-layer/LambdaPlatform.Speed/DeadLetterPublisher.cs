@@ -73,6 +73,12 @@ public sealed class DeadLetterPublisher : IDisposable
         Send(Build(record, violation, MaxValueBytes));
     }
 
+    /// <summary>
+    /// Whether every record published so far is acknowledged and none failed: what <see cref="FlushAsync"/> would confirm,
+    /// without waiting. Consuming thread.
+    /// </summary>
+    public bool IsSettled => Volatile.Read(ref _pending) == 0 && _failed.IsEmpty && Volatile.Read(ref _firstError) is null;
+
     /// <summary>The dead-letter record for <paramref name="record"/>: value and key capped, reason and origin in headers.</summary>
     /// <param name="record">The rejected record.</param>
     /// <param name="violation">Why it was rejected.</param>

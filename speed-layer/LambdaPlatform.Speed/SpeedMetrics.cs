@@ -110,12 +110,12 @@ public sealed class SpeedMetrics : IDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, DateTime> _newestFlushed = new();
 
     /// <summary>Records a durable flush: per partition, the newest event time flushed so far (for <c>lambda.speed.lag</c>).</summary>
-    public void Flushed(IReadOnlyList<ConsumedEvent> batch)
+    public void Flushed(IReadOnlyDictionary<int, DateTime> newestByPartition)
     {
-        ArgumentNullException.ThrowIfNull(batch);
-        foreach (var c in batch)
+        ArgumentNullException.ThrowIfNull(newestByPartition);
+        foreach (var (partition, newest) in newestByPartition)
         {
-            _newestFlushed.AddOrUpdate(c.Partition, c.Event.Timestamp, (_, newest) => c.Event.Timestamp > newest ? c.Event.Timestamp : newest);
+            _newestFlushed.AddOrUpdate(partition, newest, (_, seen) => newest > seen ? newest : seen);
         }
     }
 

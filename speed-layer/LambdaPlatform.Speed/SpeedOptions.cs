@@ -20,6 +20,13 @@ public sealed record SpeedOptions
     /// <summary>Longest time between flushes to ClickHouse. Default 1 s; at most 1 s (the layer's promise).</summary>
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Shortest time a batch is collected before it is handed off early because the consumer has caught up with the
+    /// topic and no batch is being written. Bounds how often the sinks insert (each insert is a ClickHouse part): at most
+    /// 1 / MinFlushInterval flushes per second and instance. Default 250 ms; above 0 and at most <see cref="FlushInterval"/>.
+    /// </summary>
+    public TimeSpan MinFlushInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Most events buffered before a flush is forced (bounds memory). Default 100,000.</summary>
     public int MaxBatchEvents { get; init; } = 100_000;
 
@@ -54,6 +61,11 @@ public sealed record SpeedOptions
         if (FlushInterval <= TimeSpan.Zero || FlushInterval > TimeSpan.FromSeconds(1))
         {
             throw new ArgumentOutOfRangeException(nameof(FlushInterval), FlushInterval, "FlushInterval must be above 0 and at most 1 second");
+        }
+
+        if (MinFlushInterval <= TimeSpan.Zero || MinFlushInterval > FlushInterval)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MinFlushInterval), MinFlushInterval, "MinFlushInterval must be above 0 and at most FlushInterval");
         }
 
         if (MaxBatchEvents <= 0)

@@ -24,7 +24,8 @@ public static class SpeedTracing
 /// batch holds records of many producers) from the first record read to the commit, with <c>speed.consume</c> (reading and
 /// decoding; the decoder runs per record in the same loop, so its counts are attributes of this span), <c>speed.flush</c>
 /// (the sinks' writes, linked to up to <see cref="SpeedTracing.MaxLinks"/> producer spans from the records' <c>traceparent</c>
-/// headers) and <c>speed.commit</c>. Nothing is allocated while no listener samples the source. Consuming thread only.
+/// headers) and <c>speed.commit</c>. Nothing is allocated while no listener samples the source. One per batch; the consuming
+/// thread reads and commits, the flush span may end on the thread that wrote the batch.
 /// </summary>
 internal sealed class BatchTrace
 {
@@ -89,16 +90,25 @@ internal sealed class BatchTrace
         return flush;
     }
 
-    /// <summary>The batch is committed (or abandoned): ends its spans and starts afresh.</summary>
+    /// <summary>Starts <c>speed.commit</c> under the batch (whatever span is current on the calling thread); null when not traced.</summary>
+    public Activity? StartCommit(int partitions)
+    {
+        if (_batch is null)
+        {
+            return null;
+        }
+
+        var commit = SpeedTracing.Source.StartActivity("speed.commit", ActivityKind.Internal, _batch.Context);
+        commit?.SetTag("lambda.speed.partitions", partitions);
+        return commit;
+    }
+
+    /// <summary>The batch is committed (or abandoned): ends its spans.</summary>
     public void Done()
     {
         _consume?.Dispose();
         _batch?.Dispose();
         _consume = null;
         _batch = null;
-        _links.Clear();
-        _linked.Clear();
-        _records = 0;
-        _deadLetters = 0;
     }
 }

@@ -111,6 +111,8 @@ public sealed class SpeedConsumerTests(PipelineFixture fixture)
         Assert.Equal("FlushInterval", e.ParamName);
         Assert.Equal("BootstrapServers", Assert.Throws<ArgumentException>(() => new SpeedOptions().Validate()).ParamName);
         Assert.Equal("MaxPrefetchKilobytes", Assert.Throws<ArgumentOutOfRangeException>(() => new SpeedOptions { BootstrapServers = "x:1", MaxPrefetchKilobytes = 0 }.Validate()).ParamName);
+        Assert.Equal("MinFlushInterval", Assert.Throws<ArgumentOutOfRangeException>(
+            () => new SpeedOptions { BootstrapServers = "x:1", FlushInterval = TimeSpan.FromMilliseconds(500), MinFlushInterval = TimeSpan.FromMilliseconds(600) }.Validate()).ParamName);
     }
 
     [Fact]
@@ -157,6 +159,60 @@ public sealed class SpeedConsumerTests(PipelineFixture fixture)
         Assert.DoesNotContain(logger.Warnings, w => w.Contains("poll interval", StringComparison.OrdinalIgnoreCase));
         Assert.DoesNotContain(logger.Warnings, w => w.Contains("offset commit failed", StringComparison.Ordinal));
         Assert.Contains(logger.Warnings, w => w.Contains("speed flush failed (attempt", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Consumer_ReadsOnWhileABatchIsWritten_AndCommitsItOnlyWhenDurable()
+    {
+        var (topic, dlq) = fixture.NewTopics(partitions: 1);
+        var table = "events_" + Guid.NewGuid().ToString("N")[..12];
+        var sink = new GatedSink(new RawEventsTable(fixture.ClickHouse, table));
+        await sink.InitializeAsync();
+        var group = "speed-" + Guid.NewGuid();
+        var generator = new EventGenerator(new EventGeneratorOptions { Seed = 4 });
+        var now = DateTime.UtcNow.AddMinutes(-1);
+        using var producer = new ProducerBuilder<string, byte[]>(KafkaDefaults.ProducerConfig(fixture.Broker.BootstrapServers)).Build();
+        using var admin = new ConsumerBuilder<byte[], byte[]>(KafkaDefaults.ConsumerConfig(fixture.Broker.BootstrapServers, group)).Build();
+        var partition = new TopicPartition(topic, 0);
+        var consumer = new SpeedConsumer(
+            new SpeedOptions { BootstrapServers = fixture.Broker.BootstrapServers, Topic = topic, DeadLetterTopic = dlq, GroupId = group },
+            fixture.Schemas, [sink], new SpeedMetrics(), NullLogger<SpeedConsumer>.Instance);
+        await using (new RunningConsumer(consumer))
+        {
+            await consumer.StartAsync(CancellationToken.None);
+            for (var i = 0; i < 100; i++)
+            {
+                var e = generator.Next(now.AddMilliseconds(i));
+                producer.Produce(topic, new Message<string, byte[]> { Key = e.UserId, Value = e.Json });
+            }
+
+            producer.Flush(TimeSpan.FromSeconds(30));
+            await PollAsync(() => Task.FromResult(sink.Waiting > 0)); // the first batch's write has begun, and is held
+
+            // Read on while it is held: a record produced now reaches the dead-letter topic before the write ends.
+            producer.Produce(topic, new Message<string, byte[]> { Key = "late", Value = Encoding.UTF8.GetBytes("{\"eventId\": \"broken") });
+            producer.Flush(TimeSpan.FromSeconds(30));
+            using (var dead = new ConsumerBuilder<byte[], byte[]>(KafkaDefaults.ConsumerConfig(fixture.Broker.BootstrapServers, "dlq-" + Guid.NewGuid())).Build())
+            {
+                dead.Subscribe(dlq);
+                var stopwatch = Stopwatch.StartNew();
+                while (dead.Consume(TimeSpan.FromMilliseconds(200)) is null)
+                {
+                    Assert.True(stopwatch.Elapsed < Deadline, "the consumer did not read on while a batch was written");
+                }
+
+                dead.Close();
+            }
+
+            // Nothing is committed while the batch is not durable.
+            Assert.Equal(1, sink.Waiting);
+            Assert.Equal("0", await fixture.ScalarAsync($"SELECT count() FROM {table}"));
+            Assert.True(admin.Committed([partition], TimeSpan.FromSeconds(10)).Single().Offset.Value < 0, "offsets were committed before the batch was durable");
+
+            sink.Open();
+            await PollAsync(() => Task.FromResult(admin.Committed([partition], TimeSpan.FromSeconds(10)).Single().Offset.Value == 101));
+            Assert.Equal("100", await fixture.ScalarAsync($"SELECT count() FROM {table} FINAL"));
+        }
     }
 
     private static string RemoveField(string json, string field)
@@ -209,6 +265,29 @@ public sealed class SpeedConsumerTests(PipelineFixture fixture)
             }
 
             return inner.WriteAsync(batch, cancellationToken);
+        }
+    }
+
+    /// <summary>A real sink whose writes wait until <see cref="Open"/> is called (ClickHouse slow to take a batch).</summary>
+    private sealed class GatedSink(IEventSink inner) : IEventSink
+    {
+        private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _waiting;
+
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        public string Name => inner.Name;
+
+        public void Open() => _gate.TrySetResult();
+
+        public Task InitializeAsync(CancellationToken cancellationToken = default) => inner.InitializeAsync(cancellationToken);
+
+        public async Task WriteAsync(IReadOnlyList<ConsumedEvent> batch, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _waiting);
+            await _gate.Task.WaitAsync(cancellationToken);
+            Interlocked.Decrement(ref _waiting);
+            await inner.WriteAsync(batch, cancellationToken);
         }
     }
 

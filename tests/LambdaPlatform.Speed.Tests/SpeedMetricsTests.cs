@@ -17,12 +17,12 @@ public sealed class SpeedMetricsTests
     {
         var clock = new MovableClock(Noon);
         using var metrics = new SpeedMetrics(clock: clock);
-        metrics.Flushed([Event(P0, Noon.AddSeconds(-30)), Event(P0, Noon.AddSeconds(-5)), Event(P1, Noon.AddMinutes(-10))]);
-        metrics.Flushed([Event(P0, Noon.AddMinutes(-20))]); // an older event later does not make the partition staler
+        metrics.Flushed(new Dictionary<int, DateTime> { [P0] = Noon.AddSeconds(-5), [P1] = Noon.AddMinutes(-10) });
+        metrics.Flushed(new Dictionary<int, DateTime> { [P0] = Noon.AddMinutes(-20) }); // an older event later does not make the partition staler
         Assert.Equal(new Dictionary<int, double> { [P0] = 5, [P1] = 600 }, Read());
 
         clock.Now = Noon.AddSeconds(60); // nothing flushed since: the lag grows with the clock
-        metrics.Flushed([Event(P1, Noon.AddMinutes(2))]); // event time ahead of the clock: 0, not negative
+        metrics.Flushed(new Dictionary<int, DateTime> { [P1] = Noon.AddMinutes(2) }); // event time ahead of the clock: 0, not negative
         Assert.Equal(new Dictionary<int, double> { [P0] = 65, [P1] = 0 }, Read());
     }
 
@@ -51,11 +51,6 @@ public sealed class SpeedMetricsTests
         listener.RecordObservableInstruments();
         return values;
     }
-
-    private static ConsumedEvent Event(int partition, DateTime timestamp) => new(new DecodedEvent
-    {
-        EventId = Guid.NewGuid(), EventType = "user.action.checkout", Timestamp = timestamp, UserId = "u", Source = "web", Version = "1", Payload = default, Raw = default,
-    }, partition, 0);
 
     private sealed class MovableClock(DateTime now) : TimeProvider
     {

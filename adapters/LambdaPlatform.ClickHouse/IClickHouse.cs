@@ -41,6 +41,27 @@ public interface IClickHouse : IAsyncDisposable
     /// <returns>The number of rows sent.</returns>
     /// <exception cref="ClickHouseException">The insert failed or the backend is unreachable.</exception>
     Task<long> InsertAsync(string table, IReadOnlyList<ClickHouseColumn> columns, IEnumerable<object?[]> rows, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Inserts rows in bulk into <paramref name="table"/> without boxing: <paramref name="write"/> encodes each row straight
+    /// into RowBinary with one <see cref="RowBinaryWriter"/> call per column, in the order of <paramref name="columns"/>
+    /// (same column types as the boxed overload; see <see cref="RowBinaryWriter"/>). The bytes are those the boxed
+    /// overload writes for the same values.
+    /// </summary>
+    /// <typeparam name="T">The caller's row type (a struct is passed by reference).</typeparam>
+    /// <param name="table">Target table, optionally qualified with its database.</param>
+    /// <param name="columns">Columns in the order <paramref name="write"/> writes them.</param>
+    /// <param name="rows">Rows to insert. May be read more than once (e.g. a backend that splits or resends a request), so
+    /// it must not change during the call.</param>
+    /// <param name="write">Writes one row; called on a thread-pool thread, one row at a time. It must not keep the writer.</param>
+    /// <param name="cancellationToken">Cancels the insert.</param>
+    /// <returns>The number of rows sent (<c>rows.Count</c>).</returns>
+    /// <exception cref="ArgumentException">A column type is not supported, or <paramref name="write"/> wrote a row that does
+    /// not match <paramref name="columns"/> (a value of another type, too few or too many values, a value out of range);
+    /// nothing of that insert is stored on the chDB backend, nor on the server backend when it fits one request of
+    /// <see cref="ClickHouseServerOptions.InsertBatchSize"/> rows.</exception>
+    /// <exception cref="ClickHouseException">The insert failed or the backend is unreachable.</exception>
+    Task<long> InsertAsync<T>(string table, IReadOnlyList<ClickHouseColumn> columns, IReadOnlyList<T> rows, RowWriter<T> write, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A column of a bulk insert: its name and ClickHouse type (e.g. <c>UInt64</c>, <c>DateTime64(3)</c>).</summary>

@@ -1,12 +1,8 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using System.Globalization;
-using System.Runtime.InteropServices;
-using System.Text;
 
 namespace LambdaPlatform.ClickHouse;
 
-/// <summary>The value kinds <see cref="IClickHouse.InsertAsync"/> accepts (see its XML doc).</summary>
+/// <summary>The value kinds <see cref="IClickHouse.InsertAsync(string, IReadOnlyList{ClickHouseColumn}, IEnumerable{object[]}, CancellationToken)"/> accepts (see its XML doc).</summary>
 internal enum RowBinaryKind
 {
     String,
@@ -59,15 +55,20 @@ internal sealed record RowBinaryColumn(string Name, string Type, RowBinaryKind K
 }
 
 /// <summary>
-/// The one RowBinary encoder of the platform: resolves insert columns, checks row values against the
-/// contract of <see cref="IClickHouse.InsertAsync"/>, and writes ClickHouse's RowBinary format. Both backends
-/// check values with it, so a row is accepted or rejected the same way whichever backend runs.
+/// Resolves insert columns and checks boxed row values against the contract of <see cref="IClickHouse.InsertAsync(string, IReadOnlyList{ClickHouseColumn}, IEnumerable{object[]}, CancellationToken)"/>;
+/// <see cref="RowBinaryWriter"/> encodes them. Both backends check values with it, so a row is accepted or rejected the
+/// same way whichever backend runs.
 /// </summary>
 internal static class RowBinary
 {
     private const string Supported = "String, (U)Int8/16/32/64, Float32/64, DateTime, DateTime64(p), Date, UUID, Nullable(T), Array(T) of String, (U)Int8/16/32/64, Float32/64";
-    private static readonly long EpochTicks = DateTime.UnixEpoch.Ticks;
-    private static readonly int EpochDayNumber = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
+
+    /// <summary>The Unix epoch in <see cref="DateTime.Ticks"/>.</summary>
+    internal static readonly long EpochTicks = DateTime.UnixEpoch.Ticks;
+
+    /// <summary>The Unix epoch as a <see cref="DateOnly.DayNumber"/> (Date 0).</summary>
+    internal static readonly int EpochDayNumber = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
+
     private static readonly DateTime MaxDateTime = DateTime.UnixEpoch.AddSeconds(uint.MaxValue);
     private static readonly DateOnly MaxDate = DateOnly.FromDayNumber(EpochDayNumber + ushort.MaxValue);
 
@@ -199,9 +200,9 @@ internal static class RowBinary
                 case RowBinaryKind.DateTime or RowBinaryKind.DateTime64:
                     var dateTime = (DateTime)value;
                     var utc = ToUtc(dateTime);
-                    if (column.Kind == RowBinaryKind.DateTime && (utc < DateTime.UnixEpoch || utc > MaxDateTime))
+                    if (column.Kind == RowBinaryKind.DateTime)
                     {
-                        throw new ArgumentException($"Row {rowIndex}, column '{column.Name}': {utc:O} is outside DateTime's range 1970-01-01..2106-02-07.", nameof(row));
+                        CheckDateTime(column, utc, rowIndex);
                     }
 
                     if (utc.Kind != dateTime.Kind)
@@ -212,11 +213,7 @@ internal static class RowBinary
 
                     break;
                 case RowBinaryKind.Date:
-                    var date = (DateOnly)value;
-                    if (date.DayNumber < EpochDayNumber || date > MaxDate)
-                    {
-                        throw new ArgumentException($"Row {rowIndex}, column '{column.Name}': {date:O} is outside Date's range 1970-01-01..{MaxDate:O}.", nameof(row));
-                    }
+                    CheckDate(column, (DateOnly)value, rowIndex);
 
                     break;
             }
@@ -225,6 +222,27 @@ internal static class RowBinary
         return copy ?? row;
     }
 
+    /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="utc"/> fits a DateTime column (1970-01-01..2106-02-07 UTC).</summary>
+    public static void CheckDateTime(RowBinaryColumn column, DateTime utc, long rowIndex)
+    {
+        if (utc < DateTime.UnixEpoch || utc > MaxDateTime)
+        {
+            throw RowError($"Row {rowIndex}, column '{column.Name}': {utc:O} is outside DateTime's range 1970-01-01..2106-02-07.");
+        }
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="date"/> fits a Date column (1970-01-01..2149-06-06).</summary>
+    public static void CheckDate(RowBinaryColumn column, DateOnly date, long rowIndex)
+    {
+        if (date.DayNumber < EpochDayNumber || date > MaxDate)
+        {
+            throw RowError($"Row {rowIndex}, column '{column.Name}': {date:O} is outside Date's range 1970-01-01..{MaxDate:O}.");
+        }
+    }
+
+    /// <summary>The exception for a row that breaks the insert contract (the caller's rows, or its row writer).</summary>
+    public static ArgumentException RowError(string message, string paramName = "row") => new(message, paramName);
+
     /// <summary>A value the contract calls UTC: Local is converted, Unspecified is taken as UTC.</summary>
     public static DateTime ToUtc(DateTime value) => value.Kind switch
     {
@@ -232,301 +250,4 @@ internal static class RowBinary
         DateTimeKind.Local => value.ToUniversalTime(),
         _ => DateTime.SpecifyKind(value, DateTimeKind.Utc),
     };
-
-    /// <summary>Writes checked rows in RowBinary to a stream through one reusable buffer.</summary>
-    internal sealed class Writer : IDisposable
-    {
-        private readonly Stream output;
-        private readonly RowBinaryColumn[] columns;
-        private byte[] buffer;
-        private int position;
-
-        public Writer(Stream output, RowBinaryColumn[] columns, int bufferSize = 1 << 18)
-        {
-            this.output = output;
-            this.columns = columns;
-            buffer = ArrayPool<byte>.Shared.Rent(bufferSize);
-        }
-
-        /// <summary>Encodes one row already passed through <see cref="Check"/>.</summary>
-        public void WriteRow(object?[] row)
-        {
-            for (var i = 0; i < columns.Length; i++)
-            {
-                var column = columns[i];
-                var value = row[i];
-                if (column.IsNullable)
-                {
-                    Reserve(1);
-                    buffer[position++] = value is null ? (byte)1 : (byte)0;
-                    if (value is null)
-                    {
-                        continue;
-                    }
-                }
-
-                if (column.IsArray)
-                {
-                    WriteArray(column.Kind, (Array)value!);
-                }
-                else
-                {
-                    WriteValue(column, value!);
-                }
-            }
-        }
-
-        /// <summary>An array: its length as a varint, then its elements (numbers little-endian, copied in bulk).</summary>
-        private void WriteArray(RowBinaryKind kind, Array values)
-        {
-            var length = (ulong)values.Length;
-            WriteVarInt(Take(VarIntSize(length)), length);
-            switch (values)
-            {
-                case string[] strings:
-                    foreach (var s in strings)
-                    {
-                        WriteString(s);
-                    }
-
-                    break;
-                case byte[] bytes:
-                    WriteBytes(bytes);
-                    break;
-                case sbyte[] v:
-                    WriteBytes(MemoryMarshal.AsBytes(v.AsSpan()));
-                    break;
-                case short[] v:
-                    WriteNumbers<short>(v);
-                    break;
-                case ushort[] v:
-                    WriteNumbers<ushort>(v);
-                    break;
-                case int[] v:
-                    WriteNumbers<int>(v);
-                    break;
-                case uint[] v:
-                    WriteNumbers<uint>(v);
-                    break;
-                case long[] v:
-                    WriteNumbers<long>(v);
-                    break;
-                case ulong[] v:
-                    WriteNumbers<ulong>(v);
-                    break;
-                case float[] v:
-                    WriteNumbers<float>(v);
-                    break;
-                case double[] v:
-                    WriteNumbers<double>(v);
-                    break;
-                default:
-                    throw new InvalidOperationException(kind.ToString());
-            }
-        }
-
-        private void WriteNumbers<T>(T[] values)
-            where T : unmanaged
-        {
-            if (!BitConverter.IsLittleEndian)
-            {
-                throw new PlatformNotSupportedException("RowBinary arrays are written on little-endian machines only.");
-            }
-
-            WriteBytes(MemoryMarshal.AsBytes(values.AsSpan()));
-        }
-
-        /// <summary>Copies bytes into the buffer, flushing as often as needed.</summary>
-        private void WriteBytes(ReadOnlySpan<byte> bytes)
-        {
-            while (bytes.Length > 0)
-            {
-                if (position == buffer.Length)
-                {
-                    Flush();
-                }
-
-                var count = Math.Min(bytes.Length, buffer.Length - position);
-                bytes[..count].CopyTo(buffer.AsSpan(position));
-                position += count;
-                bytes = bytes[count..];
-            }
-        }
-
-        private void WriteValue(RowBinaryColumn column, object value)
-        {
-            switch (column.Kind)
-            {
-                case RowBinaryKind.String:
-                    WriteString((string)value);
-                    break;
-                case RowBinaryKind.Int8:
-                    Reserve(1);
-                    buffer[position++] = unchecked((byte)(sbyte)value);
-                    break;
-                case RowBinaryKind.UInt8:
-                    Reserve(1);
-                    buffer[position++] = (byte)value;
-                    break;
-                case RowBinaryKind.Int16:
-                    BinaryPrimitives.WriteInt16LittleEndian(Take(2), (short)value);
-                    break;
-                case RowBinaryKind.UInt16:
-                    BinaryPrimitives.WriteUInt16LittleEndian(Take(2), (ushort)value);
-                    break;
-                case RowBinaryKind.Int32:
-                    BinaryPrimitives.WriteInt32LittleEndian(Take(4), (int)value);
-                    break;
-                case RowBinaryKind.UInt32:
-                    BinaryPrimitives.WriteUInt32LittleEndian(Take(4), (uint)value);
-                    break;
-                case RowBinaryKind.Int64:
-                    BinaryPrimitives.WriteInt64LittleEndian(Take(8), (long)value);
-                    break;
-                case RowBinaryKind.UInt64:
-                    BinaryPrimitives.WriteUInt64LittleEndian(Take(8), (ulong)value);
-                    break;
-                case RowBinaryKind.Float32:
-                    BinaryPrimitives.WriteSingleLittleEndian(Take(4), (float)value);
-                    break;
-                case RowBinaryKind.Float64:
-                    BinaryPrimitives.WriteDoubleLittleEndian(Take(8), (double)value);
-                    break;
-                case RowBinaryKind.DateTime:
-                    var seconds = (ToUtc((DateTime)value).Ticks - EpochTicks) / TimeSpan.TicksPerSecond;
-                    BinaryPrimitives.WriteUInt32LittleEndian(Take(4), checked((uint)seconds));
-                    break;
-                case RowBinaryKind.DateTime64:
-                    BinaryPrimitives.WriteInt64LittleEndian(Take(8), ToDateTime64(ToUtc((DateTime)value), column.Precision));
-                    break;
-                case RowBinaryKind.Date:
-                    BinaryPrimitives.WriteUInt16LittleEndian(Take(2), checked((ushort)(((DateOnly)value).DayNumber - EpochDayNumber)));
-                    break;
-                case RowBinaryKind.Uuid:
-                    WriteUuid((Guid)value);
-                    break;
-                default:
-                    throw new InvalidOperationException(column.Kind.ToString());
-            }
-        }
-
-        private static long ToDateTime64(DateTime utc, int precision)
-        {
-            var ticks = utc.Ticks - EpochTicks; // 100 ns units
-            return precision <= 7
-                ? FloorDiv(ticks, Pow10(7 - precision))
-                : checked(ticks * Pow10(precision - 7));
-        }
-
-        private static long FloorDiv(long value, long divisor)
-        {
-            var quotient = value / divisor;
-            return (value % divisor != 0 && (value < 0) != (divisor < 0)) ? quotient - 1 : quotient;
-        }
-
-        private static long Pow10(int exponent)
-        {
-            long result = 1;
-            for (var i = 0; i < exponent; i++)
-            {
-                result *= 10;
-            }
-
-            return result;
-        }
-
-        private void WriteUuid(Guid value)
-        {
-            // ClickHouse keeps a UUID as two UInt64 (high half first), each little-endian.
-            Span<byte> bigEndian = stackalloc byte[16];
-            value.TryWriteBytes(bigEndian, bigEndian: true, out _);
-            var target = Take(16);
-            BinaryPrimitives.WriteUInt64LittleEndian(target, BinaryPrimitives.ReadUInt64BigEndian(bigEndian));
-            BinaryPrimitives.WriteUInt64LittleEndian(target[8..], BinaryPrimitives.ReadUInt64BigEndian(bigEndian[8..]));
-        }
-
-        private void WriteString(string value)
-        {
-            var length = Encoding.UTF8.GetByteCount(value);
-            var varint = Take(VarIntSize((ulong)length));
-            WriteVarInt(varint, (ulong)length);
-            if (length <= buffer.Length)
-            {
-                Reserve(length);
-                position += Encoding.UTF8.GetBytes(value, buffer.AsSpan(position));
-                return;
-            }
-
-            Flush();
-            var large = ArrayPool<byte>.Shared.Rent(length);
-            try
-            {
-                var written = Encoding.UTF8.GetBytes(value, large);
-                output.Write(large, 0, written);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(large);
-            }
-        }
-
-        private static int VarIntSize(ulong value)
-        {
-            var size = 1;
-            while (value >= 0x80)
-            {
-                value >>= 7;
-                size++;
-            }
-
-            return size;
-        }
-
-        private static void WriteVarInt(Span<byte> target, ulong value)
-        {
-            var i = 0;
-            while (value >= 0x80)
-            {
-                target[i++] = (byte)(value | 0x80);
-                value >>= 7;
-            }
-
-            target[i] = (byte)value;
-        }
-
-        private Span<byte> Take(int count)
-        {
-            Reserve(count);
-            var span = buffer.AsSpan(position, count);
-            position += count;
-            return span;
-        }
-
-        private void Reserve(int count)
-        {
-            if (buffer.Length - position < count)
-            {
-                Flush();
-            }
-        }
-
-        /// <summary>Writes the buffered bytes to the output stream.</summary>
-        public void Flush()
-        {
-            if (position > 0)
-            {
-                output.Write(buffer, 0, position);
-                position = 0;
-            }
-        }
-
-        public void Dispose()
-        {
-            if (buffer.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-                buffer = [];
-            }
-        }
-    }
 }

@@ -75,6 +75,9 @@ public sealed class BatchRunMetricsTests : IAsyncLifetime
         public Task<long> InsertAsync(string table, IReadOnlyList<ClickHouseColumn> columns, IEnumerable<object?[]> rows, CancellationToken cancellationToken = default) =>
             inner.InsertAsync(table, columns, rows, cancellationToken);
 
+        public Task<long> InsertAsync<T>(string table, IReadOnlyList<ClickHouseColumn> columns, IReadOnlyList<T> rows, RowWriter<T> write, CancellationToken cancellationToken = default) =>
+            inner.InsertAsync(table, columns, rows, write, cancellationToken);
+
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 

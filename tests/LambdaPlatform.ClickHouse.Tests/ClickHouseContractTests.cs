@@ -10,7 +10,7 @@ namespace LambdaPlatform.ClickHouse.Tests;
 /// The behaviour every <see cref="IClickHouse"/> backend must share, run against chDB 26.5 and a real
 /// clickhouse-server (18.16 here). Only SQL both versions accept.
 /// </summary>
-public abstract class ClickHouseContractTests(IClickHouse clickHouse, ITestOutputHelper output)
+public abstract partial class ClickHouseContractTests(IClickHouse clickHouse, ITestOutputHelper output)
 {
     private static readonly DateTime Epoch = DateTime.UnixEpoch;
 

@@ -62,14 +62,8 @@ public sealed class RowBinaryTests
     public void Writer_WritesUuidAsTwoLittleEndianHalves_WhenValueIsAGuid()
     {
         var columns = RowBinary.Resolve([new("u", "UUID"), new("s", "Nullable(String)")]);
-        using var stream = new MemoryStream();
-        using (var writer = new RowBinary.Writer(stream, columns))
-        {
-            writer.WriteRow([Guid.Parse("00112233-4455-6677-8899-aabbccddeeff"), new string('a', 200)]);
-            writer.Flush();
-        }
+        var bytes = RowBinaryBytes.Boxed(columns, [[Guid.Parse("00112233-4455-6677-8899-aabbccddeeff"), new string('a', 200)]]);
 
-        var bytes = stream.ToArray();
         Assert.Equal(Convert.FromHexString("7766554433221100ffeeddccbbaa9988"), bytes[..16]);
         Assert.Equal(new byte[] { 0, 0xC8, 0x01 }, bytes[16..19]); // not null, then varint 200
         Assert.Equal(16 + 3 + 200, bytes.Length);
@@ -109,12 +103,7 @@ public sealed class RowBinaryTests
     {
         var columns = RowBinary.Resolve([new("b", "Array(UInt8)"), new("i", "Array(Int32)"), new("u", "Array(UInt64)"), new("s", "Array(String)"), new("e", "Array(Int32)")]);
         var bytes300 = Enumerable.Range(0, 300).Select(i => (byte)i).ToArray();
-        using var stream = new MemoryStream();
-        using (var writer = new RowBinary.Writer(stream, columns, bufferSize: 64)) // smaller than the row: written in pieces
-        {
-            writer.WriteRow([bytes300, new[] { 1, -1 }, new[] { ulong.MaxValue }, new[] { "ab", string.Empty }, Array.Empty<int>()]);
-            writer.Flush();
-        }
+        var bytes = RowBinaryBytes.Boxed(columns, [[bytes300, new[] { 1, -1 }, new[] { ulong.MaxValue }, new[] { "ab", string.Empty }, Array.Empty<int>()]], bufferSize: 64); // smaller than the row: written in pieces
 
         byte[] expected =
         [
@@ -124,7 +113,7 @@ public sealed class RowBinaryTests
             0x02, 0x02, (byte)'a', (byte)'b', 0x00,
             0x00,
         ];
-        Assert.Equal(expected, stream.ToArray());
+        Assert.Equal(expected, bytes);
     }
 }
 

@@ -128,7 +128,7 @@ public sealed partial class MetricsExportedTests : IAsyncLifetime
     [GeneratedRegex("([a-zA-Z_][a-zA-Z0-9_]*)=\"(?:[^\"\\\\]|\\\\.)*\"")]
     private static partial Regex LabelName();
 
-    /// <summary>The serving ClickHouse of the speed layer, whose first bulk insert fails (one failed flush, then retried).</summary>
+    /// <summary>The serving ClickHouse of the speed layer, whose first bulk insert (boxed or typed) fails (one failed flush, then retried).</summary>
     private sealed class FirstInsertFails(IClickHouse inner) : IClickHouse
     {
         private int _inserts;
@@ -143,6 +143,11 @@ public sealed partial class MetricsExportedTests : IAsyncLifetime
             Interlocked.Increment(ref _inserts) == 1
                 ? throw new ClickHouseException("injected: the first insert fails", 210, null, isTransient: true)
                 : inner.InsertAsync(table, columns, rows, cancellationToken);
+
+        public Task<long> InsertAsync<T>(string table, IReadOnlyList<ClickHouseColumn> columns, IReadOnlyList<T> rows, RowWriter<T> write, CancellationToken cancellationToken = default) =>
+            Interlocked.Increment(ref _inserts) == 1
+                ? throw new ClickHouseException("injected: the first insert fails", 210, null, isTransient: true)
+                : inner.InsertAsync(table, columns, rows, write, cancellationToken);
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

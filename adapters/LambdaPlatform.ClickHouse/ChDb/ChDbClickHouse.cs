@@ -118,29 +118,18 @@ public sealed class ChDbClickHouse : IClickHouse
         ArgumentException.ThrowIfNullOrWhiteSpace(table);
         ArgumentNullException.ThrowIfNull(rows);
         var resolved = RowBinary.Resolve(columns);
-        ThrowIfDisposed();
+        return await InsertFileAsync(table, resolved, (writer, ct) => WriteRows(writer, resolved, rows, ct), cancellationToken);
+    }
 
-        var folder = Path.Combine(engine.DataPath, InsertFolderName);
-        Directory.CreateDirectory(folder);
-        var file = Path.Combine(folder, Guid.NewGuid().ToString("N") + ".rowbinary");
-        try
-        {
-            var count = await Task.Run(() => WriteRows(file, resolved, rows, cancellationToken), cancellationToken);
-            if (count == 0)
-            {
-                return 0;
-            }
-
-            var names = string.Join(", ", resolved.Select(c => ClickHouseErrors.QuoteIdentifier(c.Name)));
-            var structure = string.Join(", ", resolved.Select(c => ClickHouseErrors.QuoteIdentifier(c.Name) + " " + c.Type));
-            var sql = $"INSERT INTO {table} ({names}) SELECT * FROM file({ClickHouseErrors.QuoteString(file)}, 'RowBinary', {ClickHouseErrors.QuoteString(structure)})";
-            using var result = await RunAsync(sql, "TabSeparated", cancellationToken);
-            return count;
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+    /// <inheritdoc />
+    /// <remarks>Loaded like the boxed rows: encoded into a temporary RowBinary file, then one <c>INSERT ... SELECT FROM file(...)</c>.</remarks>
+    public async Task<long> InsertAsync<T>(string table, IReadOnlyList<ClickHouseColumn> columns, IReadOnlyList<T> rows, RowWriter<T> write, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(table);
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(write);
+        var resolved = RowBinary.Resolve(columns);
+        return await InsertFileAsync(table, resolved, (writer, ct) => WriteRows(writer, rows, write, ct), cancellationToken);
     }
 
     /// <summary>Waits for this instance's running statements, then releases its share of the engine.</summary>
@@ -162,10 +151,51 @@ public sealed class ChDbClickHouse : IClickHouse
         slots.Release(maxConcurrentQueries);
     }
 
-    private static long WriteRows(string file, RowBinaryColumn[] columns, IEnumerable<object?[]> rows, CancellationToken cancellationToken)
+    /// <summary>Encodes rows with <paramref name="encode"/> into a temporary RowBinary file and loads it into <paramref name="table"/>.</summary>
+    private async Task<long> InsertFileAsync(string table, RowBinaryColumn[] columns, Func<RowBinaryWriter, CancellationToken, long> encode, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        var folder = Path.Combine(engine.DataPath, InsertFolderName);
+        Directory.CreateDirectory(folder);
+        var file = Path.Combine(folder, Guid.NewGuid().ToString("N") + ".rowbinary");
+        try
+        {
+            var count = await Task.Run(() => WriteFile(file, columns, encode, cancellationToken), cancellationToken);
+            if (count == 0)
+            {
+                return 0;
+            }
+
+            var names = string.Join(", ", columns.Select(c => ClickHouseErrors.QuoteIdentifier(c.Name)));
+            var structure = string.Join(", ", columns.Select(c => ClickHouseErrors.QuoteIdentifier(c.Name) + " " + c.Type));
+            var sql = $"INSERT INTO {table} ({names}) SELECT * FROM file({ClickHouseErrors.QuoteString(file)}, 'RowBinary', {ClickHouseErrors.QuoteString(structure)})";
+            using var result = await RunAsync(sql, "TabSeparated", cancellationToken);
+            return count;
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    private static long WriteFile(string file, RowBinaryColumn[] columns, Func<RowBinaryWriter, CancellationToken, long> encode, CancellationToken cancellationToken)
     {
         using var stream = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1, FileOptions.SequentialScan);
-        using var writer = new RowBinary.Writer(stream, columns);
+        var writer = new RowBinaryWriter(stream, columns);
+        try
+        {
+            var count = encode(writer, cancellationToken);
+            writer.Flush();
+            return count;
+        }
+        finally
+        {
+            writer.Release();
+        }
+    }
+
+    private static long WriteRows(RowBinaryWriter writer, RowBinaryColumn[] columns, IEnumerable<object?[]> rows, CancellationToken cancellationToken)
+    {
         long count = 0;
         foreach (var row in rows)
         {
@@ -178,7 +208,24 @@ public sealed class ChDbClickHouse : IClickHouse
             count++;
         }
 
-        writer.Flush();
+        return count;
+    }
+
+    private static long WriteRows<T>(RowBinaryWriter writer, IReadOnlyList<T> rows, RowWriter<T> write, CancellationToken cancellationToken)
+    {
+        var count = rows.Count;
+        for (var i = 0; i < count; i++)
+        {
+            if ((i & 0xFFFF) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            var row = rows[i];
+            write(writer, in row);
+            writer.EndRow();
+        }
+
         return count;
     }
 

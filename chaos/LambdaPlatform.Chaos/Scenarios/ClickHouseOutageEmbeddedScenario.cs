@@ -158,7 +158,7 @@ public sealed class ClickHouseOutageEmbeddedScenario : IChaosScenario
 }
 
 /// <summary>
-/// A ClickHouse whose writes (<see cref="IClickHouse.InsertAsync"/>, <see cref="IClickHouse.ExecuteAsync"/>) fail with a
+/// A ClickHouse whose writes (both <c>InsertAsync</c> overloads, <see cref="IClickHouse.ExecuteAsync"/>) fail with a
 /// transient <see cref="ClickHouseException"/> while <see cref="Failing"/> is on; queries pass through. Does not own
 /// the wrapped client.
 /// </summary>
@@ -195,6 +195,13 @@ public sealed class FailingWritesClickHouse(IClickHouse inner) : IClickHouse
     {
         Refuse("INSERT INTO " + table);
         return inner.InsertAsync(table, columns, rows, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<long> InsertAsync<T>(string table, IReadOnlyList<ClickHouseColumn> columns, IReadOnlyList<T> rows, RowWriter<T> write, CancellationToken cancellationToken = default)
+    {
+        Refuse("INSERT INTO " + table);
+        return inner.InsertAsync(table, columns, rows, write, cancellationToken);
     }
 
     /// <inheritdoc />

@@ -184,8 +184,9 @@ static async Task<List<BenchFigure>> KafkaFiguresAsync(ChDbClickHouse chdb, Even
                 figures.Add(new BenchFigure("speed.e2e.vs_peer", e2eFigure.Value, "events/s").ComparedWith(peerFigure));
             }
 
-            // Where the time of one instance goes: the share of its wall time spent in flushes (writing raw events and views to
-            // ClickHouse, recording progress), when it neither consumes nor decodes; the rest is consuming, decoding, aggregating.
+            // Where the time of one instance goes: the share of its wall time during which a batch was being written (aggregating,
+            // inserting raw events and views into ClickHouse, recording progress). The consumer reads and decodes the next batch
+            // meanwhile, so near 1 the writes bound the throughput, well below 1 consuming and decoding do.
             figures.Add(new BenchFigure("speed.e2e.flush_share", Harness.Median(flushShare), "fraction"));
             figures.Add(new BenchFigure("speed.e2e.2_instances.events_per_s", Harness.Median(e2e2), "events/s").ComparedWith(e2eFigure).WarnedThat(warning));
         }

@@ -24,8 +24,8 @@ internal sealed class SpeedEndToEnd(IClickHouse clickHouse, EventSchemaRegistry 
 
     /// <summary>
     /// Time from starting <paramref name="instances"/> consumers (one group) until they flushed every event of <paramref name="topic"/>,
-    /// the seconds they spent in flushes (writing to every sink: <c>lambda.speed.flush.duration</c>, summed over instances; the
-    /// consumer does nothing else meanwhile), and a warning if the count they reported included re-deliveries while some record
+    /// the seconds a flush was in flight (from hand-off to durable in every sink: <c>lambda.speed.flush.duration</c>, summed over
+    /// instances; the consumer reads the next batch meanwhile), and a warning if the count they reported included re-deliveries while some record
     /// was still missing.
     /// </summary>
     public async Task<(TimeSpan Elapsed, double FlushSeconds, string? Warning)> ConsumeAsync(BenchTopic topic, int instances)

@@ -33,6 +33,25 @@ public abstract partial class ClickHouseContractTests(IClickHouse clickHouse, IT
     }
 
     [Fact]
+    public async Task QueryAsync_ReturnsOnlyItsOwnResult_AfterAQueryFailedPartWayThroughItsOutput()
+    {
+        // The failing query has produced megabytes of rows when it throws; none of them may reach a later query.
+        await Assert.ThrowsAsync<ClickHouseException>(async () =>
+        {
+            await using var stream = await ClickHouse.QueryAsync("SELECT throwIf(number = 2500000) FROM numbers(3000000)", "TabSeparated");
+            await stream.CopyToAsync(Stream.Null);
+        });
+
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal($"{i}", await Tsv.ScalarAsync(ClickHouse, $"SELECT {i}"));
+            await using var stream = await ClickHouse.QueryAsync($"SELECT {i} + 1", "TabSeparated");
+            using var reader = new StreamReader(stream);
+            Assert.Equal($"{i + 1}\n", await reader.ReadToEndAsync());
+        }
+    }
+
+    [Fact]
     public async Task InsertAsync_RoundTripsEveryContractType_WhenValuesAreAtTheirEdges()
     {
         var table = NewTable("types");

@@ -256,6 +256,12 @@ public sealed class ChDbClickHouse : IClickHouse
         try
         {
             outcome = native.Query(connection, query, formatBytes);
+            if (outcome.Error is not null)
+            {
+                // chDB 26.5 keeps what a failed statement had already produced in the connection's output and hands it
+                // to the next statement on that connection: a throwaway statement takes it, so no caller ever gets it.
+                native.Query(connection, "SELECT 1"u8, "TabSeparated"u8).Result.Dispose();
+            }
         }
         finally
         {

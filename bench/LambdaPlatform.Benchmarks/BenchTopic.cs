@@ -46,7 +46,9 @@ internal sealed record BenchTopic(string Name, string DeadLetterTopic, int Parti
                 return new BenchTopic(topic, topic + ".dlq", partitions, count);
             }
 
-            Harness.Log($"the broker holds only {held:N0} of {count:N0} events; retrying with fewer");
+            Harness.Log(held < 0
+                ? $"the broker already dropped the oldest of {count:N0} events (it keeps about 5 MiB per partition); retrying with fewer"
+                : $"the broker holds only {held:N0} of {count:N0} events; retrying with fewer");
             if (attempt == 3)
             {
                 throw new InvalidOperationException("the dev broker keeps dropping events");

@@ -13,7 +13,7 @@ export DOTNET_NOLOGO := 1
 
 TEST_PROJECTS := $(sort $(wildcard tests/*/*.Tests.csproj))
 
-.PHONY: all deps chdb clickhouse-server postgresql prometheus chromium build test run bench chaos soak clean
+.PHONY: all deps chdb clickhouse-server postgresql prometheus chromium build test run bench profile chaos soak clean
 
 all: build
 
@@ -89,6 +89,20 @@ run: build
 ## LAMBDA_BENCH_ONLY=api,speed,peer,archive,freshness,batch,scaling runs only those parts.
 bench: deps
 	$(DOTNET) run -c Release --project bench/LambdaPlatform.Benchmarks -- artifacts/bench.json
+
+## profile (not in CI): the speed layer's end-to-end runs of the bench (PROFILE_PARTS, default speed) under dotnet-trace's
+## sampling profiler (installed once under $(CACHE)/tools); writes artifacts/profile.speedscope.json, which speedscope
+## or PerfView opens. Per-thread stacks; native code (librdkafka, chDB) shows as UNMANAGED_CODE_TIME.
+DOTNET_TRACE_VERSION := 10.0.750501
+DOTNET_TRACE := $(CACHE)/tools/dotnet-trace
+PROFILE_PARTS ?= speed
+$(DOTNET_TRACE):
+	$(DOTNET) tool install dotnet-trace --version $(DOTNET_TRACE_VERSION) --tool-path $(CACHE)/tools
+
+profile: deps build $(DOTNET_TRACE)
+	mkdir -p artifacts
+	LAMBDA_BENCH_ONLY=$(PROFILE_PARTS) LAMBDA_BENCH_E2E_ONLY=1 $(DOTNET_TRACE) collect --format speedscope -o artifacts/profile.nettrace \
+		-- bench/LambdaPlatform.Benchmarks/bin/$(CONFIGURATION)/net10.0/LambdaPlatform.Benchmarks artifacts/profile-bench.json
 
 ## chaos: the whole chaos suite — faults injected into real components, 1,000,000 events through kill -9s on work in
 ## flight; every cell of the merged views and every master-dataset row checked; prints a table and writes
